@@ -1,0 +1,115 @@
+//! [`AsyncCacheBuilder`]: configuration with the Python original's defaults.
+
+use std::fmt;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::AsyncCache;
+
+/// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
+/// TTL, a 5 ms batch window and batches of at most 100 keys.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::AsyncCache;
+///
+/// let cache: AsyncCache<String, u64> = AsyncCache::builder()
+///     .maxsize(1000)                          // entries; maxsize(0) stores nothing
+///     .default_ttl(Duration::from_secs(300))  // default: entries never expire
+///     .batch_window(Duration::from_millis(5))
+///     .max_batch_size(100)
+///     .build();
+/// assert_eq!(cache.metrics().capacity, Some(1000));
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct AsyncCacheBuilder<K, V> {
+    config: Config,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// `None`: unbounded.
+    pub(crate) capacity: Option<u64>,
+    pub(crate) default_ttl: Option<Duration>,
+    pub(crate) batch_window: Duration,
+    pub(crate) max_batch_size: usize,
+    pub(crate) warmup_concurrency: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capacity: Some(128),
+            default_ttl: None,
+            batch_window: Duration::from_millis(5),
+            max_batch_size: 100,
+            warmup_concurrency: 16,
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for AsyncCacheBuilder<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl<K, V> AsyncCacheBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new() -> Self {
+        AsyncCacheBuilder {
+            config: Config::default(),
+            _types: PhantomData,
+        }
+    }
+
+    /// At most `maxsize` entries; the least recently used goes first. `0` stores nothing
+    /// (loads still run and coalesce).
+    pub fn maxsize(mut self, maxsize: u64) -> Self {
+        self.config.capacity = Some(maxsize);
+        self
+    }
+
+    /// No size bound.
+    pub fn unbounded(mut self) -> Self {
+        self.config.capacity = None;
+        self
+    }
+
+    /// Entries stored by loads and by [`insert`](AsyncCache::insert) expire `ttl` after they
+    /// are stored. Default: never.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.config.default_ttl = Some(ttl);
+        self
+    }
+
+    /// How long a [`BatchLoader`](crate::BatchLoader) gathers keys after the first one before
+    /// it sends them. Default: 5 ms.
+    pub fn batch_window(mut self, window: Duration) -> Self {
+        self.config.batch_window = window;
+        self
+    }
+
+    /// A batch goes out as soon as this many keys wait, before the window ends. Default: 100.
+    /// `0` and `1` both send every key on its own.
+    pub fn max_batch_size(mut self, max: usize) -> Self {
+        self.config.max_batch_size = max.max(1);
+        self
+    }
+
+    /// How many loads [`warmup`](AsyncCache::warmup) runs at once. Default: 16.
+    pub fn warmup_concurrency(mut self, loads: usize) -> Self {
+        self.config.warmup_concurrency = loads.max(1);
+        self
+    }
+
+    /// Builds the cache. Needs no runtime, so it can run in a `static` initialiser.
+    pub fn build(self) -> AsyncCache<K, V> {
+        AsyncCache::from_config(self.config)
+    }
+}

@@ -1,0 +1,315 @@
+//! [`AsyncCache`], the handle users hold.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::batch::BatchLoader;
+use crate::builder::{AsyncCacheBuilder, Config};
+use crate::flight::SingleFlight;
+use crate::metrics::{CacheMetrics, Counters};
+use crate::store::{Store, Stored};
+
+/// An in-memory async cache with single-flight loading, batching, per-entry TTL and an LRU
+/// size bound.
+///
+/// A cheap-to-clone handle: clones share one cache. It is `Send + Sync` and needs no runtime
+/// to be built, so it can live in a `static` and serve any number of tokio runtimes, in turn
+/// or at once. See the [crate docs](crate) for a guided tour.
+///
+/// ```
+/// use cache_core::AsyncCache;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let cache: AsyncCache<u64, String> = AsyncCache::builder().maxsize(1_000).build();
+/// let name = cache.get_with(7, async { format!("user-7") }).await; // loads
+/// let again = cache.get_with(7, async { unreachable!() }).await; // hit
+/// assert_eq!(name, again);
+/// # }
+/// ```
+pub struct AsyncCache<K, V> {
+    inner: Arc<Inner<K, V>>,
+}
+
+/// What every handle of one cache shares.
+pub(crate) struct Inner<K, V> {
+    pub(crate) store: Store<K, V>,
+    pub(crate) flights: SingleFlight<K, V>,
+    pub(crate) counters: Arc<Counters>,
+    /// Bumped by `clear`: entries and flights of an older generation are dead.
+    generation: AtomicU64,
+    pub(crate) config: Config,
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The hit path: a live value or `None`, counted as one hit or one miss.
+    #[inline]
+    pub(crate) fn lookup<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let value = self.store.get(key, self.generation());
+        match value {
+            Some(_) => self.counters.hits.incr(),
+            None => self.counters.misses.incr(),
+        }
+        value
+    }
+}
+
+impl<K, V> Clone for AsyncCache<K, V> {
+    fn clone(&self) -> Self {
+        AsyncCache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, V> Default for AsyncCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> fmt::Debug for AsyncCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncCache")
+            .field("config", &self.inner.config)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl<K, V> AsyncCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A cache with every default: at most 128 entries, no TTL, 5 ms batch window, batches of
+    /// at most 100 keys.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Starts configuring a cache.
+    pub fn builder() -> AsyncCacheBuilder<K, V> {
+        AsyncCacheBuilder::new()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        let counters = Arc::new(Counters::default());
+        AsyncCache {
+            inner: Arc::new(Inner {
+                store: Store::new(config.capacity, &counters),
+                flights: SingleFlight::new(),
+                counters,
+                generation: AtomicU64::new(0),
+                config,
+            }),
+        }
+    }
+
+    /// The live value of `key`, or `None`. Counts one hit or one miss.
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.lookup(key)
+    }
+
+    /// Whether `key` has a live value. Counts nothing and does not refresh its recency.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.store.contains(key, self.inner.generation())
+    }
+
+    /// The value of `key`, loading it with `loader` on a miss.
+    ///
+    /// Concurrent callers that miss on one key share one load: the first runs its `loader`,
+    /// the others wait for its value (each counts a miss; `loads` counts one). `loader` may
+    /// borrow, so it runs in this caller's task: if this caller is dropped mid-load, one of
+    /// the waiters starts its own loader. Use [`get_with_detached`](Self::get_with_detached)
+    /// for a load that survives its caller.
+    ///
+    /// # Panics
+    ///
+    /// If `loader` panics, the panic resumes in this caller and every caller waiting on this
+    /// load panics too. Nothing is cached and the next call loads afresh.
+    pub async fn get_with<F>(&self, key: K, loader: F) -> V
+    where
+        F: Future<Output = V>,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return value;
+        }
+        let loaded = self
+            .inner
+            .load_inline::<_, Infallible>(key, async { Ok(loader.await) })
+            .await;
+        match loaded {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// Like [`get_with`](Self::get_with) with a fallible loader.
+    ///
+    /// An error is returned to every caller waiting on that load (one `Arc`, so the backend is
+    /// never hit once per waiter) and is never cached: the next call loads again.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = cache_core::AsyncCache::<u64, u64>::new();
+    /// let failed = cache.try_get_with(1, async { Err::<u64, _>("backend down") }).await;
+    /// assert_eq!(*failed.unwrap_err(), "backend down");
+    /// assert_eq!(cache.try_get_with(1, async { Ok::<_, &str>(10) }).await, Ok(10));
+    /// # }
+    /// ```
+    pub async fn try_get_with<F, E>(&self, key: K, loader: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return Ok(value);
+        }
+        self.inner.load_inline(key, loader).await
+    }
+
+    /// Like [`get_with`](Self::get_with), but the load belongs to every caller waiting on it.
+    ///
+    /// The loader runs in a task of its own on the current tokio runtime: dropping any caller,
+    /// the first included, neither strands nor restarts it, and its value is cached even if
+    /// every caller is gone. Outside a tokio runtime it runs in place.
+    pub async fn get_with_detached<F>(&self, key: K, loader: F) -> V
+    where
+        F: Future<Output = V> + Send + 'static,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return value;
+        }
+        let loaded = self
+            .inner
+            .load_detached::<_, Infallible>(key, async { Ok(loader.await) })
+            .await;
+        match loaded {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// Like [`try_get_with`](Self::try_get_with), with the load detached as in
+    /// [`get_with_detached`](Self::get_with_detached).
+    pub async fn try_get_with_detached<F, E>(&self, key: K, loader: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return Ok(value);
+        }
+        self.inner.load_detached(key, loader).await
+    }
+
+    /// Stores `value` with the default TTL. A load of `key` already in flight can no longer
+    /// overwrite it.
+    pub fn insert(&self, key: K, value: V) {
+        self.insert_with_ttl(key, value, self.inner.config.default_ttl);
+    }
+
+    /// Stores `value` for `ttl` from now (`None`: never expires). Reads do not extend it.
+    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Option<Duration>) {
+        self.inner.fence(&key);
+        let stored = Stored {
+            value,
+            generation: self.inner.generation(),
+            ttl,
+        };
+        self.inner.store.insert(key, stored);
+    }
+
+    /// Removes `key`, and makes a load of `key` already in flight unable to store its value: a
+    /// call that starts after `invalidate` returns never sees a value loaded before it.
+    pub fn invalidate<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.fence(key);
+        self.inner.store.remove(key);
+    }
+
+    /// Removes every entry, fences every load in flight (as [`invalidate`](Self::invalidate)
+    /// does for one key) and resets the hit and miss counters. Callable from any thread.
+    pub fn clear(&self) {
+        self.inner.clear();
+    }
+
+    /// A loader that sends the keys missed within one batch window to `load` in one call.
+    ///
+    /// `load` returns the values it found; a key absent from the map loads as `Ok(None)` and
+    /// is not cached. The window and the batch size come from the builder.
+    pub fn batch_loader<F, Fut, E>(&self, load: F) -> BatchLoader<K, V, E>
+    where
+        F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<HashMap<K, V>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        BatchLoader::new(Arc::clone(&self.inner), load)
+    }
+
+    /// A snapshot of the counters, after applying pending evictions and expirations.
+    pub fn metrics(&self) -> CacheMetrics {
+        let size = self.inner.store.settled_len();
+        self.inner
+            .counters
+            .snapshot(size, self.inner.config.capacity)
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner<K, V>> {
+        &self.inner
+    }
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn clear(&self) {
+        // A new generation kills every older entry and flight at once; nothing to lock.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.store.clear();
+        self.counters.reset_lookups();
+    }
+}

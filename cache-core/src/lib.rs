@@ -1,0 +1,116 @@
+//! An in-memory async cache for tokio services: the Rust port of Python's `async-cache`, with
+//! the defects of the original fixed.
+//!
+//! [`AsyncCache`] puts a cache in front of a slow database or API:
+//!
+//! - **single-flight loading**: any number of concurrent misses on one key run the loader
+//!   once ([`AsyncCache::get_with`], [`AsyncCache::try_get_with`]);
+//! - **DataLoader batching**: misses within a short window go to the backend in one call
+//!   ([`AsyncCache::batch_loader`]);
+//! - **warmup** of many keys with bounded concurrency ([`AsyncCache::warmup`]);
+//! - **per-entry TTL** ([`AsyncCache::insert_with_ttl`]) and an **LRU size bound**;
+//! - **invalidation that wins**: after [`AsyncCache::invalidate`] or [`AsyncCache::clear`]
+//!   returns, no call sees a value whose load began before it;
+//! - **metrics** ([`AsyncCache::metrics`]), serializable for export.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::AsyncCache;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct User { id: u64, name: String }
+//!
+//! async fn fetch_user(id: u64) -> Result<User, std::io::Error> {
+//!     tokio::time::sleep(Duration::from_millis(20)).await; // SELECT ... WHERE id = $1
+//!     Ok(User { id, name: format!("user-{id}") })
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let users: AsyncCache<u64, User> = AsyncCache::builder()
+//!     .maxsize(10_000)
+//!     .default_ttl(Duration::from_secs(300))
+//!     .build();
+//!
+//! // 100 concurrent misses on one key: one call to `fetch_user`.
+//! let calls = (0..100).map(|_| users.try_get_with(7, fetch_user(7)));
+//! let results = futures_util::future::join_all(calls).await;
+//! assert!(results.iter().all(|user| user.as_ref().unwrap().name == "user-7"));
+//!
+//! let m = users.metrics();
+//! assert_eq!((m.loads, m.misses, m.size), (1, 100, 1));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Herd**: N concurrent `get_with`/`try_get_with` misses on one key run one loader. Every
+//!   caller counts as a miss (as in the Python original); `loads` counts loader executions.
+//! - **Errors** are never cached, and waiters of a failed load get that load's error (one
+//!   `Arc`): a failing backend is never hit once per waiter.
+//! - **Invalidation wins**: a call that starts after `invalidate(k)` or `clear()` returned never
+//!   sees a value whose load began before it, and that load never stores its value. Callers
+//!   already waiting on it still get it. `insert` fences in-flight loads of its key the same way.
+//! - **Cancellation**: dropping the caller that drives a load never strands the others. With
+//!   `get_with` (whose loader may borrow from its caller) a waiter restarts the load with its
+//!   own loader; with [`get_with_detached`](AsyncCache::get_with_detached) the load runs in a
+//!   task of its own and is not even restarted.
+//! - **Panics**: a panicking loader never leaves waiters hanging and never poisons the cache.
+//!   The panic resumes in the caller that drove the load and every waiter of that load panics
+//!   with its message; the next call loads afresh.
+//! - **Batching** ([`BatchLoader`]): duplicate keys in a window are sent once; keys already
+//!   cached or already loading are not sent; a key missing from the returned map yields
+//!   `Ok(None)` and is not cached; a batch error goes to every key of that batch. No batch
+//!   can hang because a runtime shut down: every waiter can send its window.
+//! - **TTL** is fixed at insert (not sliding); expired entries are never returned.
+//! - **Runtimes**: a cache needs no runtime to be built, so it can be a `static`, and it
+//!   serves any number of tokio runtimes in turn or at once.
+//!
+//! # A cache in a `static`
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use cache_core::AsyncCache;
+//!
+//! static SQUARES: LazyLock<AsyncCache<u64, u64>> =
+//!     LazyLock::new(|| AsyncCache::builder().maxsize(1_000).build());
+//!
+//! for _ in 0..3 {
+//!     // A fresh runtime each time, as `#[tokio::test]` makes: the cache outlives them all.
+//!     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//!     assert_eq!(runtime.block_on(SQUARES.get_with(12, async { 144 })), 144);
+//! }
+//! assert_eq!(SQUARES.metrics().loads, 1);
+//! ```
+//!
+//! # Engine
+//!
+//! Entries live in [moka](https://docs.rs/moka) with its LRU policy. Pending recency updates
+//! and evictions are applied at each insert, which keeps the size bound exact and the order
+//! truly least-recently-used; the storage engine sits behind an internal seam so that the hit
+//! path can be served by another engine without touching loading, batching or metrics.
+#![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
+
+mod batch;
+mod builder;
+mod cache;
+mod flight;
+mod load;
+mod metrics;
+mod store;
+mod warmup;
+
+pub use batch::BatchLoader;
+pub use builder::AsyncCacheBuilder;
+pub use cache::AsyncCache;
+pub use metrics::CacheMetrics;
+pub use warmup::WarmupReport;
+
+/// Not public API: what code generated by this workspace's macros reaches.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::sync::LazyLock;
+}

@@ -1,0 +1,249 @@
+//! Single-flight loading: how a caller that missed joins a load in flight or leads one.
+
+use std::borrow::Borrow;
+use std::future::Future;
+use std::hash::Hash;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+
+use crate::cache::Inner;
+use crate::flight::{Flight, Outcome, panic_message, propagate_panic};
+use crate::store::Stored;
+
+/// What a caller that missed does next, decided under the key's shard lock.
+pub(crate) enum Join<V> {
+    /// The value was stored after the caller's first look.
+    Ready(V),
+    /// Wait on the load in flight.
+    Wait(Arc<Flight<V>>),
+    /// Lead this new flight, already registered.
+    Lead(Arc<Flight<V>>),
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Joins the current flight of `key`, or registers a new one made by `make`, which is given
+    /// the current generation and runs under the shard lock.
+    pub(crate) fn join_or_lead(
+        &self,
+        key: &K,
+        make: impl FnOnce(u64) -> Arc<Flight<V>>,
+    ) -> Join<V> {
+        let generation = self.generation();
+        let mut shard = self.flights.shard(key);
+        // Looking again under the lock that `settle` stores under makes "one load per key"
+        // exact: a caller that missed just before a load settled takes its value.
+        if let Some(value) = self.store.get(key, generation) {
+            return Join::Ready(value);
+        }
+        if let Some(flight) = shard.get(key) {
+            if flight.generation == generation {
+                return Join::Wait(Arc::clone(flight));
+            }
+        }
+        let flight = make(generation);
+        shard.insert(key.clone(), Arc::clone(&flight));
+        Join::Lead(flight)
+    }
+
+    /// Ends `flight`: stores the value if the flight is still the key's current one and no
+    /// `clear` came since it began, then wakes every waiter.
+    pub(crate) fn settle(&self, key: &K, flight: &Arc<Flight<V>>, outcome: Outcome<V>) {
+        {
+            let mut shard = self.flights.shard(key);
+            match shard.remove_entry(key) {
+                Some((key, current)) if Arc::ptr_eq(&current, flight) => {
+                    if let Outcome::Value(value) = &outcome {
+                        if flight.generation == self.generation() {
+                            let stored = Stored {
+                                value: value.clone(),
+                                generation: flight.generation,
+                                ttl: self.config.default_ttl,
+                            };
+                            self.store.insert(key, stored);
+                        }
+                    }
+                }
+                // Fenced: a newer flight has the key; leave it registered.
+                Some((key, newer)) => {
+                    shard.insert(key, newer);
+                }
+                None => {}
+            }
+        }
+        flight.complete(outcome);
+    }
+
+    /// Stops the flight of `key`, if any, from storing its value, and lets later callers start
+    /// a fresh one.
+    pub(crate) fn fence<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.flights.shard(key).remove(key);
+    }
+
+    /// Loads `key` in the calling task; if this caller is dropped mid-load, a waiter starts over.
+    pub(crate) async fn load_inline<F, E>(self: &Arc<Self>, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        let flight = loop {
+            match self.join_or_lead(&key, |generation| Flight::new(generation, None)) {
+                Join::Ready(value) => return Ok(value),
+                Join::Wait(flight) => {
+                    if let Some(result) = waited(flight.wait().await) {
+                        return result;
+                    }
+                }
+                Join::Lead(flight) => break flight,
+            }
+        };
+        let guard = LoadGuard::new(Arc::clone(self), key, flight);
+        self.counters.loads.incr();
+        match AssertUnwindSafe(init).catch_unwind().await {
+            Ok(Ok(value)) => {
+                guard.settle(Outcome::Value(value.clone()));
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                self.counters.load_errors.incr();
+                let error = Arc::new(error);
+                guard.settle(Outcome::Error(Arc::clone(&error) as _));
+                Err(error)
+            }
+            Err(payload) => {
+                self.counters.load_errors.incr();
+                guard.settle(Outcome::Panicked(panic_message(&*payload)));
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Loads `key` in a task of its own that no caller owns: dropping any caller, the one that
+    /// started it included, neither strands nor restarts it.
+    pub(crate) async fn load_detached<F, E>(self: &Arc<Self>, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let mut init = Some(init);
+        loop {
+            let flight = match self.join_or_lead(&key, |generation| Flight::new(generation, None)) {
+                Join::Ready(value) => return Ok(value),
+                Join::Wait(flight) => flight,
+                Join::Lead(flight) => {
+                    let guard = LoadGuard::new(Arc::clone(self), key.clone(), Arc::clone(&flight));
+                    let Some(init) = init.take() else {
+                        // Only reachable when the runtime that ran this caller's own load shut
+                        // down under it while this caller lives on elsewhere.
+                        drop(guard);
+                        panic!("a detached cache load was dropped with the runtime that ran it");
+                    };
+                    let task = guard.run(init);
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => drop(runtime.spawn(task)),
+                        // Outside tokio there is nowhere to detach to: load in place.
+                        Err(_) => task.await,
+                    }
+                    flight
+                }
+            };
+            if let Some(result) = waited(flight.wait().await) {
+                return result;
+            }
+        }
+    }
+}
+
+/// What a caller that waited on a flight returns, or `None` to try again.
+fn waited<V, E>(outcome: Outcome<V>) -> Option<Result<V, Arc<E>>>
+where
+    E: Send + Sync + 'static,
+{
+    match outcome {
+        Outcome::Value(value) => Some(Ok(value)),
+        // An error of another type belongs to a caller with another loader: load again.
+        Outcome::Error(error) => error.downcast::<E>().ok().map(Err),
+        Outcome::Missing | Outcome::Abandoned => None,
+        Outcome::Panicked(message) => propagate_panic(&message),
+    }
+}
+
+/// Owns a flight's right to settle. Dropped unsettled (its load cancelled, or its task dropped
+/// with a runtime), it settles the flight as abandoned so waiters never hang.
+pub(crate) struct LoadGuard<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    inner: Arc<Inner<K, V>>,
+    key: K,
+    flight: Arc<Flight<V>>,
+    armed: bool,
+}
+
+impl<K, V> LoadGuard<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(inner: Arc<Inner<K, V>>, key: K, flight: Arc<Flight<V>>) -> Self {
+        LoadGuard {
+            inner,
+            key,
+            flight,
+            armed: true,
+        }
+    }
+
+    pub(crate) fn key(&self) -> &K {
+        &self.key
+    }
+
+    pub(crate) fn settle(mut self, outcome: Outcome<V>) {
+        self.armed = false;
+        self.inner.settle(&self.key, &self.flight, outcome);
+    }
+
+    /// Runs `init` to completion and settles with what it gives.
+    async fn run<F, E>(self, init: F)
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        let counters = Arc::clone(&self.inner.counters);
+        counters.loads.incr();
+        match AssertUnwindSafe(init).catch_unwind().await {
+            Ok(Ok(value)) => self.settle(Outcome::Value(value)),
+            Ok(Err(error)) => {
+                counters.load_errors.incr();
+                self.settle(Outcome::Error(Arc::new(error)));
+            }
+            Err(payload) => {
+                counters.load_errors.incr();
+                self.settle(Outcome::Panicked(panic_message(&*payload)));
+            }
+        }
+    }
+}
+
+impl<K, V> Drop for LoadGuard<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner
+                .settle(&self.key, &self.flight, Outcome::Abandoned);
+        }
+    }
+}
