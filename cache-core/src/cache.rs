@@ -149,7 +149,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.store.contains(key, self.inner.generation())
+        self.inner.store.contains(key)
     }
 
     /// The value of `key`, loading it with `loader` on a miss.

@@ -65,7 +65,12 @@ where
                                 generation: flight.generation,
                                 ttl: self.config.default_ttl,
                             };
-                            self.store.insert(key, stored);
+                            self.store.insert(key.clone(), stored);
+                            // A `clear` that came between the check and the insert: lookups
+                            // ignore the entry already (wrong generation); drop it too.
+                            if flight.generation != self.generation() {
+                                self.store.remove(&key);
+                            }
                         }
                     }
                 }

@@ -26,7 +26,8 @@ pub struct CacheMetrics {
     pub hits: u64,
     /// Lookups that found nothing, including every caller that waited on another caller's load.
     pub misses: u64,
-    /// Live entries.
+    /// Entries held. An entry is never returned once its TTL has passed, but it leaves `size`
+    /// only when the engine sweeps it, within about a second.
     pub size: u64,
     /// The size bound, `None` when unbounded.
     pub capacity: Option<u64>,

@@ -63,18 +63,17 @@ where
         }
     }
 
-    pub(crate) fn contains<Q>(&self, key: &Q, generation: u64) -> bool
+    /// Whether `key` has a live value, without touching its recency. An entry of an older
+    /// generation is gone from moka's point of view too (`clear` calls `invalidate_all`), but
+    /// for a few instructions after a load fenced by `clear` stores and unstores its value.
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         match self {
             Store::Disabled => false,
-            // `get` rather than `contains_key`: the generation lives in the value.
-            Store::Moka(store) => store
-                .cache
-                .get(key)
-                .is_some_and(|stored| stored.generation == generation),
+            Store::Moka(store) => store.cache.contains_key(key),
         }
     }
 

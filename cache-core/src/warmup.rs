@@ -78,7 +78,7 @@ where
         let loader = &loader;
         let outcomes = stream::iter(keys)
             .map(|key| async move {
-                if inner.store.contains(&key, inner.generation()) {
+                if inner.store.contains(&key) {
                     return KeyOutcome::Skipped(key);
                 }
                 match inner.load_inline(key.clone(), loader(key.clone())).await {
