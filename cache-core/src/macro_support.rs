@@ -1,0 +1,254 @@
+//! What the expansions of `#[async_lru]` and `#[async_ttl]` call, through `__private`.
+//!
+//! Each cached function owns one [`CacheSlot`]: a `static` that holds its cache, created on
+//! first use. The slot erases the key and value types, so an expansion never has to spell
+//! them: they are inferred from the key it builds and the body it caches, which is what lets
+//! `impl Trait` returns and borrowed arguments work without the macro naming a type.
+
+use std::any::Any;
+use std::hash::Hash;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::{AsyncCache, CacheMetrics};
+
+/// The cache of one cached function, created on first use. Usable from any runtime.
+pub struct CacheSlot {
+    cache: OnceLock<Box<dyn ErasedCache>>,
+}
+
+/// What the helpers (`invalidate`, `clear`, `metrics`) need, without the cache's types.
+trait ErasedCache: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn invalidate(&self, key: &dyn Any);
+    fn clear(&self);
+    fn metrics(&self) -> CacheMetrics;
+}
+
+impl<K, V> ErasedCache for AsyncCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn invalidate(&self, key: &dyn Any) {
+        match key.downcast_ref::<K>() {
+            Some(key) => AsyncCache::invalidate(self, key),
+            None => type_changed(),
+        }
+    }
+
+    fn clear(&self) {
+        AsyncCache::clear(self);
+    }
+
+    fn metrics(&self) -> CacheMetrics {
+        AsyncCache::metrics(self)
+    }
+}
+
+impl CacheSlot {
+    /// An empty slot, for a `static`.
+    #[allow(clippy::new_without_default)] // only ever built in a static
+    pub const fn new() -> Self {
+        CacheSlot {
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// The slot's cache, made by `init` on first use.
+    #[inline]
+    pub fn get_or_init<K, V>(
+        &'static self,
+        init: fn() -> AsyncCache<K, V>,
+    ) -> &'static AsyncCache<K, V>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let cache = self.cache.get_or_init(|| Box::new(init()));
+        match cache.as_any().downcast_ref() {
+            Some(cache) => cache,
+            None => type_changed(),
+        }
+    }
+
+    /// Removes `key` (built exactly as a call builds it) and fences its load in flight.
+    pub fn invalidate<K: 'static>(&self, key: &K) {
+        if let Some(cache) = self.cache.get() {
+            cache.invalidate(key);
+        }
+    }
+
+    /// Removes every entry and fences every load in flight.
+    pub fn clear(&self) {
+        if let Some(cache) = self.cache.get() {
+            cache.clear();
+        }
+    }
+
+    /// The cache's metrics; all zero before the function's first call.
+    pub fn metrics(&self) -> CacheMetrics {
+        self.cache
+            .get()
+            .map(|cache| cache.metrics())
+            .unwrap_or_default()
+    }
+}
+
+#[cold]
+fn type_changed() -> ! {
+    panic!(
+        "a cached function's key or value type differs between two of its instantiations; \
+         a cached generic function keeps one cache, so its `key = ...` and return type must \
+         not depend on its generic parameters"
+    )
+}
+
+/// Builds the cache of a cached function: `maxsize` entries, each living `ttl_nanos`
+/// (`None`: forever).
+pub fn build<K, V>(maxsize: u64, ttl_nanos: Option<u64>) -> AsyncCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let builder = AsyncCache::builder().maxsize(maxsize);
+    match ttl_nanos {
+        None => builder.build(),
+        Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
+    }
+}
+
+/// A type that can be part of a cache key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "this argument is part of the cache key",
+    note = "a key argument must be `Clone + Hash + Eq + Send + Sync + 'static` (a borrowed \
+            argument `&T` is keyed by its owned form, `T::Owned`)",
+    note = "leave it out of the key with `skip_args = N` (the first N parameters), or key the \
+            call yourself with `key = <expression>`"
+)]
+pub trait KeyPart: Hash + Eq + Clone + Send + Sync + 'static {}
+
+impl<T: Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
+
+/// The key part of an owned argument: a clone, so the body can still take the argument.
+#[inline]
+pub fn key_part<T: KeyPart>(argument: &T) -> T {
+    argument.clone()
+}
+
+/// The key part of a borrowed argument `&T`: its owned form (`&str` becomes `String`).
+#[inline]
+pub fn borrowed_key_part<T>(argument: &T) -> T::Owned
+where
+    T: ToOwned + ?Sized,
+    T::Owned: KeyPart,
+{
+    argument.to_owned()
+}
+
+/// Hands a load's shared error to each caller of a cached function, by the first of these
+/// that the error type allows (chosen at compile time by autoref specialisation):
+///
+/// 1. `E: Clone`: a clone;
+/// 2. `E: From<SharedError>` (`anyhow::Error`, `Box<dyn Error + Send + Sync>`, an enum with a
+///    `#[from] SharedError` variant): `E::from(SharedError)`, which displays as the original;
+/// 3. `std::io::Error`: an `io::Error` of the same kind wrapping the `SharedError`;
+///
+/// and otherwise a compile error that lists these. In every case a caller that held the only
+/// reference (nobody else waited on its load) gets the original error itself.
+pub mod unshare {
+    use std::error::Error;
+    use std::io;
+    use std::sync::Arc;
+
+    use crate::SharedError;
+
+    /// The error of one load, as one of its callers receives it.
+    pub struct Unshare<E>(pub Arc<E>);
+
+    /// Tier 1: clone.
+    pub trait ViaClone<E> {
+        /// The caller's error.
+        fn unshare(self) -> E;
+    }
+
+    impl<E: Clone> ViaClone<E> for &&&Unshare<E> {
+        fn unshare(self) -> E {
+            (*self.0).clone()
+        }
+    }
+
+    /// Tier 2: `From<SharedError>`.
+    pub trait ViaFrom<E> {
+        /// The caller's error.
+        fn unshare(self) -> E;
+    }
+
+    impl<E> ViaFrom<E> for &&Unshare<E>
+    where
+        E: From<SharedError> + Error + Send + Sync + 'static,
+    {
+        fn unshare(self) -> E {
+            E::from(SharedError::new(Arc::clone(&self.0)))
+        }
+    }
+
+    /// Tier 3: `std::io::Error`.
+    pub trait ViaIo {
+        /// The caller's error.
+        fn unshare(self) -> io::Error;
+    }
+
+    impl ViaIo for &Unshare<io::Error> {
+        fn unshare(self) -> io::Error {
+            io::Error::new(self.0.kind(), SharedError::new(Arc::clone(&self.0)))
+        }
+    }
+
+    /// The last resort, found only when no tier applies. Its bound sits on the method, so it
+    /// is checked after the method is chosen and fails with the diagnostic of
+    /// [`CoalescableError`], which says what to do.
+    pub trait Unsupported<E> {
+        /// Never callable: no type implements `CoalescableError`.
+        fn unshare(self) -> E
+        where
+            E: CoalescableError;
+    }
+
+    impl<E> Unsupported<E> for Unshare<E> {
+        fn unshare(self) -> E
+        where
+            E: CoalescableError,
+        {
+            unreachable!("no type implements `CoalescableError`")
+        }
+    }
+
+    /// Implemented by no type: its diagnostic explains how to make an error type coalescable.
+    #[diagnostic::on_unimplemented(
+        message = "the error type `{Self}` of a cached function cannot be given to the callers \
+                   coalesced on a failed load",
+        label = "one load serves every concurrent call with these arguments; when it fails, each \
+                 caller needs its own `{Self}`",
+        note = "make the error `Clone`, or implement `From<cache_core::SharedError>` for it \
+                (`anyhow::Error` and `Box<dyn Error + Send + Sync>` already do; a `thiserror` \
+                enum can add a `#[from] cache_core::SharedError` variant)",
+        note = "or cache the whole `Result`, errors included, with `result = false`"
+    )]
+    pub trait CoalescableError {}
+
+    impl<E> Unshare<E> {
+        /// Gives the caller the original error when it holds the only reference.
+        pub fn into_inner_or(self, share: impl FnOnce(&Unshare<E>) -> E) -> E {
+            match Arc::try_unwrap(self.0) {
+                Ok(error) => error,
+                Err(shared) => share(&Unshare(shared)),
+            }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Code generation: the cached function, then its helpers.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Attribute, ItemFn, ReturnType, Type};
+
+use crate::attr::{Kind, Options, RawArgs};
+use crate::validate::{Form, KeyPart, Plan, plan};
+
+/// Entry point of both attributes.
+pub(crate) fn cached(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item_fn) => item_fn,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                format!("#[{}] applies to an `async fn`", kind.name()),
+            );
+            return with_error(item, error);
+        }
+    };
+    let planned = syn::parse2::<RawArgs>(args)
+        .and_then(|args| Options::from_args(kind, args))
+        .and_then(|options| plan(kind, &item_fn, &options).map(|plan| (options, plan)));
+    match planned {
+        Ok((options, plan)) => Expansion::new(kind, &item_fn, &options, &plan).tokens(),
+        // The item stays as written, so the rest of the crate keeps compiling.
+        Err(error) => with_error(item, error),
+    }
+}
+
+fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut tokens = item;
+    tokens.extend(error.to_compile_error());
+    tokens
+}
+
+struct Expansion<'a> {
+    kind: Kind,
+    item: &'a ItemFn,
+    options: &'a Options,
+    plan: &'a Plan,
+    /// The `#[cfg]`s of the function, repeated on every generated item.
+    cfgs: Vec<&'a Attribute>,
+    /// Hygienic names for the expansion's own bindings.
+    cache: syn::Ident,
+    key: syn::Ident,
+}
+
+impl<'a> Expansion<'a> {
+    fn new(kind: Kind, item: &'a ItemFn, options: &'a Options, plan: &'a Plan) -> Self {
+        Expansion {
+            kind,
+            item,
+            options,
+            plan,
+            cfgs: item
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("cfg"))
+                .collect(),
+            cache: syn::Ident::new("cache", Span::mixed_site()),
+            key: syn::Ident::new("key", Span::mixed_site()),
+        }
+    }
+
+    fn tokens(&self) -> TokenStream {
+        let function = self.function();
+        let helpers = match self.plan.form {
+            Form::Free => self.helper_module(),
+            Form::Method => self.helper_methods(),
+        };
+        quote!(#function #helpers)
+    }
+
+    /// The path of the function's `CacheSlot`.
+    fn slot(&self) -> TokenStream {
+        let name = &self.item.sig.ident;
+        match self.plan.form {
+            Form::Free => quote!(#name::__CACHE_SLOT),
+            Form::Method => {
+                let slot_fn = self.slot_fn();
+                quote!(Self::#slot_fn())
+            }
+        }
+    }
+
+    fn slot_fn(&self) -> syn::Ident {
+        format_ident!("__cache_slot_{}", self.item.sig.ident)
+    }
+
+    // Input:  `async fn user(id: u64) -> User { body }`
+    // Output: `async fn user(id: u64) -> User {
+    //              let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None));
+    //              let key = key_part(&id);
+    //              cache.get_with_detached(key, async move { body }).await
+    //          }`
+    fn function(&self) -> TokenStream {
+        let ItemFn {
+            attrs, vis, sig, ..
+        } = self.item;
+        let (cache, key) = (&self.cache, &self.key);
+        let slot = self.slot();
+        let maxsize = self.options.maxsize;
+        let ttl = match self.options.ttl_nanos {
+            Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
+            None => quote!(::core::option::Option::None),
+        };
+        let key_expr = self.key_expr();
+        let call = self.call();
+        quote! {
+            #(#attrs)*
+            #vis #sig {
+                let #cache = #slot.get_or_init(|| ::cache_core::__private::build(#maxsize, #ttl));
+                let #key = #key_expr;
+                #call
+            }
+        }
+    }
+
+    /// The key of one call: the `key = ...` expression, or the owned non-skipped arguments
+    /// (one alone, several as a tuple).
+    fn key_expr(&self) -> TokenStream {
+        if let Some(key) = &self.options.key {
+            return key.to_token_stream();
+        }
+        let parts: Vec<TokenStream> = self
+            .plan
+            .key_parts
+            .iter()
+            .map(|part| match part {
+                KeyPart::Owned { name, ty } => {
+                    quote_spanned!(ty.span()=> ::cache_core::__private::key_part(&#name))
+                }
+                KeyPart::Borrowed { name, ty } => {
+                    quote_spanned!(ty.span()=> ::cache_core::__private::borrowed_key_part::<#ty>(#name))
+                }
+                KeyPart::BorrowedSelf(self_token) => {
+                    quote_spanned!(self_token.span()=> ::cache_core::__private::borrowed_key_part::<Self>(#self_token))
+                }
+                KeyPart::OwnedSelf(self_token) => {
+                    quote_spanned!(self_token.span()=> ::cache_core::__private::key_part(&#self_token))
+                }
+            })
+            .collect();
+        match parts.as_slice() {
+            [one] => one.clone(),
+            parts => quote!((#(#parts,)*)),
+        }
+    }
+
+    // Input:  the body `{ stmts }` and the return type `R`
+    // Output: `cache.get_with(key, async move { stmts }).await`, or for `Result<T, E>`:
+    //         `match cache.try_get_with(key, ...).await { Ok(v) => Ok(v),
+    //                                                    Err(e) => Err(unshare_error(e)) }`
+    fn call(&self) -> TokenStream {
+        let (cache, key) = (&self.cache, &self.key);
+        let stmts = &self.item.block.stmts;
+        let pin_output = self.pin_output();
+        let body = quote!(async move { #pin_output #(#stmts)* });
+        let method = match (self.plan.result, self.plan.detached) {
+            (false, false) => "get_with",
+            (false, true) => "get_with_detached",
+            (true, false) => "try_get_with",
+            (true, true) => "try_get_with_detached",
+        };
+        let method = syn::Ident::new(method, Span::call_site());
+        if !self.plan.result {
+            return quote!(#cache.#method(#key, #body).await);
+        }
+        let error = syn::Ident::new("error", Span::mixed_site());
+        let value = syn::Ident::new("value", Span::mixed_site());
+        let shared = syn::Ident::new("shared", Span::mixed_site());
+        let unshare = quote_spanned! {self.return_span()=>
+            ::cache_core::__private::unshare::Unshare(#error).into_inner_or(|#shared| {
+                #[allow(unused_imports)]
+                use ::cache_core::__private::unshare::{
+                    Unsupported as _, ViaClone as _, ViaFrom as _, ViaIo as _,
+                };
+                (&&#shared).unshare()
+            })
+        };
+        quote! {
+            match #cache.#method(#key, #body).await {
+                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                ::core::result::Result::Err(#error) => ::core::result::Result::Err(#unshare),
+            }
+        }
+    }
+
+    fn return_span(&self) -> Span {
+        match &self.item.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => self.item.sig.ident.span(),
+        }
+    }
+
+    /// Pins the body's output to the declared return type, so that a type error in the body
+    /// points at the user's code rather than at the expansion (the approach of
+    /// `tracing-attributes`). `impl Trait` cannot be named in a `let`, so it is left alone.
+    fn pin_output(&self) -> TokenStream {
+        let ty: Type = match &self.item.sig.output {
+            ReturnType::Type(_, ty) => (**ty).clone(),
+            ReturnType::Default => syn::parse_quote!(()),
+        };
+        if contains_impl_trait(&ty) {
+            return TokenStream::new();
+        }
+        let fake = syn::Ident::new("fake_return", Span::mixed_site());
+        quote_spanned! {ty.span()=>
+            #[allow(
+                unreachable_code,
+                clippy::diverging_sub_expression,
+                clippy::empty_loop,
+                clippy::let_unit_value,
+                clippy::needless_return,
+                clippy::unreachable
+            )]
+            if false {
+                let #fake: #ty = loop {};
+                return #fake;
+            }
+        }
+    }
+
+    fn doc_note(&self) -> String {
+        format!(
+            "Generated by `#[{}]` on [`{}`].",
+            self.kind.name(),
+            self.item.sig.ident
+        )
+    }
+
+    // Input:  `pub async fn user(id: u64, name: &str) -> User`
+    // Output: `pub mod user { pub fn invalidate(id: u64, name: &str); pub fn clear();
+    //                         pub fn metrics() -> CacheMetrics;
+    //                         pub async fn refresh(id: u64, name: &str) -> User; }`
+    fn helper_module(&self) -> TokenStream {
+        let ItemFn { vis, sig, .. } = self.item;
+        let name = &sig.ident;
+        let cfgs = &self.cfgs;
+        let key_expr = self.key_expr();
+        let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+        let key_params = self.declarations(self.options.skip_args.value);
+        let all_params = self.declarations(0);
+        let forward = self.plan.params.iter().map(|param| param.forward());
+        let output = &sig.output;
+        let unsafety = &sig.unsafety;
+        let module_doc = format!(
+            "Cache helpers of [`{name}`](fn@{name}): invalidate one call, clear, read the metrics, \
+             refresh. {}",
+            self.doc_note()
+        );
+        let errors_doc = self.errors_doc();
+        quote! {
+            #(#cfgs)*
+            #[doc = #module_doc]
+            #vis mod #name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[doc(hidden)]
+                pub(super) static __CACHE_SLOT: ::cache_core::__private::CacheSlot =
+                    ::cache_core::__private::CacheSlot::new();
+
+                /// Removes the cached value of these arguments. A call already loading them
+                /// cannot store its value; the next call loads afresh.
+                #[allow(unused_variables, clippy::needless_pass_by_value)]
+                pub fn invalidate #generics (#(#key_params),*) #where_clause {
+                    __CACHE_SLOT.invalidate(&#key_expr);
+                }
+
+                /// Removes every cached value and fences every load in flight.
+                pub fn clear() {
+                    __CACHE_SLOT.clear();
+                }
+
+                /// A snapshot of the cache's metrics (all zero before the first call).
+                #[must_use]
+                pub fn metrics() -> ::cache_core::CacheMetrics {
+                    __CACHE_SLOT.metrics()
+                }
+
+                /// Calls the function without reading the cache and caches what it returns.
+                #errors_doc
+                pub #unsafety async fn refresh #generics (#(#all_params),*) #output #where_clause {
+                    __CACHE_SLOT.invalidate(&#key_expr);
+                    super::#name(#(#forward),*).await
+                }
+            }
+        }
+    }
+
+    // Input:  `pub async fn order(&self, id: u64) -> Result<Order, E>` (skip_args = 1)
+    // Output: `fn __cache_slot_order() -> &'static CacheSlot;
+    //          pub fn order_invalidate(id: u64); pub fn order_clear();
+    //          pub fn order_metrics() -> CacheMetrics;
+    //          pub async fn order_refresh(&self, id: u64) -> Result<Order, E>;`
+    fn helper_methods(&self) -> TokenStream {
+        let ItemFn { vis, sig, .. } = self.item;
+        let name = &sig.ident;
+        let cfgs = &self.cfgs;
+        let key_expr = self.key_expr();
+        let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+        let key_params = self.declarations(self.options.skip_args.value);
+        let all_params = self.declarations(0);
+        let forward = self.plan.params.iter().map(|param| param.forward());
+        let output = &sig.output;
+        let unsafety = &sig.unsafety;
+        let slot_fn = self.slot_fn();
+        let [invalidate, clear, metrics, refresh] = ["invalidate", "clear", "metrics", "refresh"]
+            .map(|helper| format_ident!("{}_{}", name, helper));
+        let note = self.doc_note();
+        let errors_doc = self.errors_doc();
+        quote! {
+            #(#cfgs)*
+            #[doc(hidden)]
+            fn #slot_fn() -> &'static ::cache_core::__private::CacheSlot {
+                static SLOT: ::cache_core::__private::CacheSlot = ::cache_core::__private::CacheSlot::new();
+                &SLOT
+            }
+
+            #(#cfgs)*
+            /// Removes the cached value of these arguments. A call already loading them cannot
+            /// store its value; the next call loads afresh.
+            #[doc = #note]
+            #[allow(unused_variables, clippy::needless_pass_by_value)]
+            #vis fn #invalidate #generics (#(#key_params),*) #where_clause {
+                Self::#slot_fn().invalidate(&#key_expr);
+            }
+
+            #(#cfgs)*
+            /// Removes every cached value and fences every load in flight.
+            #[doc = #note]
+            #vis fn #clear() {
+                Self::#slot_fn().clear();
+            }
+
+            #(#cfgs)*
+            /// A snapshot of the cache's metrics (all zero before the first call).
+            #[doc = #note]
+            #[must_use]
+            #vis fn #metrics() -> ::cache_core::CacheMetrics {
+                Self::#slot_fn().metrics()
+            }
+
+            #(#cfgs)*
+            /// Calls the method without reading the cache and caches what it returns.
+            #[doc = #note]
+            #errors_doc
+            #vis #unsafety async fn #refresh #generics (#(#all_params),*) #output #where_clause {
+                Self::#slot_fn().invalidate(&#key_expr);
+                Self::#name(#(#forward),*).await
+            }
+        }
+    }
+
+    fn declarations(&self, skip: usize) -> Vec<TokenStream> {
+        self.plan
+            .params
+            .iter()
+            .skip(skip)
+            .map(|param| param.declaration())
+            .collect()
+    }
+
+    fn errors_doc(&self) -> TokenStream {
+        if self.plan.result {
+            quote!(#[doc = "\n# Errors\n\nThe function's own error, as a call returns it."])
+        } else {
+            TokenStream::new()
+        }
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
