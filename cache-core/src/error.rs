@@ -1,5 +1,6 @@
 //! [`SharedError`]: one load's error, as the callers coalesced on that load receive it.
 
+use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -29,26 +30,52 @@ use std::sync::Arc;
 /// }
 /// ```
 ///
-/// It displays as the original error and exposes it through [`SharedError::downcast_ref`].
+/// It displays as the original error and returns it from [`SharedError::downcast_ref`].
 /// The caller whose load it was gets its original error whenever no other caller waited.
 #[derive(Clone)]
 pub struct SharedError {
-    error: Arc<dyn Error + Send + Sync>,
+    error: Arc<dyn Original>,
+}
+
+/// The original error, erased: anything that displays (an `E: Error`, but also
+/// `anyhow::Error` or `Box<dyn Error>`, which do not implement `Error`).
+trait Original: fmt::Display + fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<E: fmt::Display + fmt::Debug + Send + Sync + 'static> Original for E {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 impl SharedError {
-    pub(crate) fn new<E: Error + Send + Sync + 'static>(error: Arc<E>) -> Self {
+    pub(crate) fn new<E>(error: Arc<E>) -> Self
+    where
+        E: fmt::Display + fmt::Debug + Send + Sync + 'static,
+    {
         SharedError { error }
     }
 
-    /// The original error.
-    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
-        &*self.error
-    }
-
     /// The original error, if it is an `E`.
-    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        self.error.downcast_ref()
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// #[cache_core::async_lru]
+    /// async fn read(path: String) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    ///     Err("disk on fire".into())
+    /// }
+    /// if let Err(error) = read("a".into()).await {
+    ///     // Alone on its load, the caller gets its own error; coalesced, a SharedError.
+    ///     let original = error
+    ///         .downcast_ref::<cache_core::SharedError>()
+    ///         .and_then(|shared| shared.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>());
+    ///     # let _ = original;
+    /// }
+    /// # }
+    /// ```
+    pub fn downcast_ref<E: 'static>(&self) -> Option<&E> {
+        self.error.as_any().downcast_ref()
     }
 }
 
@@ -64,9 +91,5 @@ impl fmt::Debug for SharedError {
     }
 }
 
-/// Transparent, like `#[error(transparent)]`: the original error's source is its source.
-impl Error for SharedError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.error.source()
-    }
-}
+/// Displays as the original error, which [`downcast_ref`](SharedError::downcast_ref) returns.
+impl Error for SharedError {}

@@ -5,7 +5,7 @@
 //! them: they are inferred from the key it builds and the body it caches, which is what lets
 //! `impl Trait` returns and borrowed arguments work without the macro naming a type.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::hash::Hash;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,12 +14,18 @@ use crate::{AsyncCache, CacheMetrics};
 
 /// The cache of one cached function, created on first use. Usable from any runtime.
 pub struct CacheSlot {
-    cache: OnceLock<Box<dyn ErasedCache>>,
+    cache: OnceLock<Erased>,
+}
+
+struct Erased {
+    /// The `TypeId` of the `AsyncCache<K, V>` in `cache`: comparing it is the whole cost of
+    /// recovering the typed cache on a hit (no virtual call).
+    type_id: TypeId,
+    cache: Box<dyn ErasedCache>,
 }
 
 /// What the helpers (`invalidate`, `clear`, `metrics`) need, without the cache's types.
 trait ErasedCache: Send + Sync {
-    fn as_any(&self) -> &dyn Any;
     fn invalidate(&self, key: &dyn Any);
     fn clear(&self);
     fn metrics(&self) -> CacheMetrics;
@@ -30,10 +36,6 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
     fn invalidate(&self, key: &dyn Any) {
         match key.downcast_ref::<K>() {
             Some(key) => AsyncCache::invalidate(self, key),
@@ -69,24 +71,30 @@ impl CacheSlot {
         K: Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        let cache = self.cache.get_or_init(|| Box::new(init()));
-        match cache.as_any().downcast_ref() {
-            Some(cache) => cache,
-            None => type_changed(),
+        let erased = self.cache.get_or_init(|| Erased {
+            type_id: TypeId::of::<AsyncCache<K, V>>(),
+            cache: Box::new(init()),
+        });
+        if erased.type_id != TypeId::of::<AsyncCache<K, V>>() {
+            type_changed()
         }
+        let cache: *const dyn ErasedCache = &*erased.cache;
+        // SAFETY: `cache` points to the `AsyncCache<K, V>` boxed when the slot was filled, as
+        // its recorded type id, just compared, proves (this is `Any::downcast_ref`).
+        unsafe { &*cache.cast::<AsyncCache<K, V>>() }
     }
 
     /// Removes `key` (built exactly as a call builds it) and fences its load in flight.
     pub fn invalidate<K: 'static>(&self, key: &K) {
-        if let Some(cache) = self.cache.get() {
-            cache.invalidate(key);
+        if let Some(erased) = self.cache.get() {
+            erased.cache.invalidate(key);
         }
     }
 
     /// Removes every entry and fences every load in flight.
     pub fn clear(&self) {
-        if let Some(cache) = self.cache.get() {
-            cache.clear();
+        if let Some(erased) = self.cache.get() {
+            erased.cache.clear();
         }
     }
 
@@ -94,7 +102,7 @@ impl CacheSlot {
     pub fn metrics(&self) -> CacheMetrics {
         self.cache
             .get()
-            .map(|cache| cache.metrics())
+            .map(|erased| erased.cache.metrics())
             .unwrap_or_default()
     }
 }
@@ -162,7 +170,7 @@ where
 /// and otherwise a compile error that lists these. In every case a caller that held the only
 /// reference (nobody else waited on its load) gets the original error itself.
 pub mod unshare {
-    use std::error::Error;
+    use std::fmt;
     use std::io;
     use std::sync::Arc;
 
@@ -191,7 +199,7 @@ pub mod unshare {
 
     impl<E> ViaFrom<E> for &&Unshare<E>
     where
-        E: From<SharedError> + Error + Send + Sync + 'static,
+        E: From<SharedError> + fmt::Display + fmt::Debug + Send + Sync + 'static,
     {
         fn unshare(self) -> E {
             E::from(SharedError::new(Arc::clone(&self.0)))

@@ -226,10 +226,13 @@ fn integer(option: &str, value: &Expr) -> syn::Result<u64> {
     }
     match literal(value) {
         Some(Lit::Int(int)) => int.base10_parse(),
-        _ => Err(syn::Error::new(
-            value.span(),
-            format!("`{option}` takes a whole number, such as `{option} = 128`"),
-        )),
+        _ => {
+            let example = if option == "maxsize" { 128 } else { 1 };
+            Err(syn::Error::new(
+                value.span(),
+                format!("`{option}` takes a whole number, such as `{option} = {example}`"),
+            ))
+        }
     }
 }
 

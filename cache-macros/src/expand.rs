@@ -43,7 +43,8 @@ struct Expansion<'a> {
     plan: &'a Plan,
     /// The `#[cfg]`s of the function, repeated on every generated item.
     cfgs: Vec<&'a Attribute>,
-    /// Hygienic names for the expansion's own bindings.
+    /// Names for the expansion's own bindings: hygienic, and with a reserved prefix because a
+    /// `let` pattern would still match a user's constant of the same name.
     cache: syn::Ident,
     key: syn::Ident,
 }
@@ -60,8 +61,8 @@ impl<'a> Expansion<'a> {
                 .iter()
                 .filter(|attr| attr.path().is_ident("cfg"))
                 .collect(),
-            cache: syn::Ident::new("cache", Span::mixed_site()),
-            key: syn::Ident::new("key", Span::mixed_site()),
+            cache: syn::Ident::new("__cache", Span::mixed_site()),
+            key: syn::Ident::new("__cache_key", Span::mixed_site()),
         }
     }
 
@@ -136,8 +137,9 @@ impl<'a> Expansion<'a> {
                 KeyPart::Borrowed { name, ty } => {
                     quote_spanned!(ty.span()=> ::cache_core::__private::borrowed_key_part::<#ty>(#name))
                 }
+                // A clone of `*self` (`Self` is sized), so a missing bound names the key first.
                 KeyPart::BorrowedSelf(self_token) => {
-                    quote_spanned!(self_token.span()=> ::cache_core::__private::borrowed_key_part::<Self>(#self_token))
+                    quote_spanned!(self_token.span()=> ::cache_core::__private::key_part::<Self>(#self_token))
                 }
                 KeyPart::OwnedSelf(self_token) => {
                     quote_spanned!(self_token.span()=> ::cache_core::__private::key_part(&#self_token))
@@ -169,9 +171,9 @@ impl<'a> Expansion<'a> {
         if !self.plan.result {
             return quote!(#cache.#method(#key, #body).await);
         }
-        let error = syn::Ident::new("error", Span::mixed_site());
-        let value = syn::Ident::new("value", Span::mixed_site());
-        let shared = syn::Ident::new("shared", Span::mixed_site());
+        let error = syn::Ident::new("__cache_error", Span::mixed_site());
+        let value = syn::Ident::new("__cache_value", Span::mixed_site());
+        let shared = syn::Ident::new("__cache_shared", Span::mixed_site());
         let unshare = quote_spanned! {self.return_span()=>
             ::cache_core::__private::unshare::Unshare(#error).into_inner_or(|#shared| {
                 #[allow(unused_imports)]
@@ -207,7 +209,7 @@ impl<'a> Expansion<'a> {
         if contains_impl_trait(&ty) {
             return TokenStream::new();
         }
-        let fake = syn::Ident::new("fake_return", Span::mixed_site());
+        let fake = syn::Ident::new("__cache_fake_return", Span::mixed_site());
         quote_spanned! {ty.span()=>
             #[allow(
                 unreachable_code,
@@ -284,6 +286,7 @@ impl<'a> Expansion<'a> {
 
                 /// Calls the function without reading the cache and caches what it returns.
                 #errors_doc
+                #[allow(deprecated)]
                 pub #unsafety async fn refresh #generics (#(#all_params),*) #output #where_clause {
                     __CACHE_SLOT.invalidate(&#key_expr);
                     super::#name(#(#forward),*).await
@@ -349,6 +352,7 @@ impl<'a> Expansion<'a> {
             /// Calls the method without reading the cache and caches what it returns.
             #[doc = #note]
             #errors_doc
+            #[allow(deprecated)]
             #vis #unsafety async fn #refresh #generics (#(#all_params),*) #output #where_clause {
                 Self::#slot_fn().invalidate(&#key_expr);
                 Self::#name(#(#forward),*).await

@@ -1,0 +1,187 @@
+//! `macro_hit`: what `#[async_lru]` costs on a hit over the call it expands to.
+//!
+//! Every peer is an `async fn(u64) -> u64` caching the identity over the same 10,000 warm keys
+//! (the pseudo-random keys of `hit.rs`, inserted in one order), read in the same shuffled
+//! sequence, one call per criterion iteration:
+//!
+//! - `#[async_lru(maxsize = 20_000)]`: its arguments are all owned, so it expands to a
+//!   `CacheSlot` static and `get_with_detached`;
+//! - the same by hand: a `static LazyLock<AsyncCache<u64, u64>>` and `get_with_detached`, the
+//!   call the expansion makes, which is the baseline of the ratios; and `get_with`, the inline
+//!   form;
+//! - the `cached` crate's `#[cached(max_size = 20_000)]` on an `async fn` (cached 4.1 renamed
+//!   `size` to `max_size`): an `LruCache` in an `async_lock::RwLock`, write-locked per call.
+//!
+//! Each call is polled once with a no-op waker, with no runtime: on a hit every peer completes
+//! on its first poll, so this measures the cache and the function around it, not an executor.
+//! Before timing, every peer is checked to complete on its first poll on every key without
+//! running its body.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use cache_core::{AsyncCache, async_lru};
+use cached::macros::cached;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const ENTRIES: usize = 10_000;
+const MAXSIZE: u64 = 20_000;
+
+/// How many times each peer's body ran: one per key while warming, none after.
+static MACRO_LOADS: AtomicU64 = AtomicU64::new(0);
+static HAND_LOADS: AtomicU64 = AtomicU64::new(0);
+static CACHED_LOADS: AtomicU64 = AtomicU64::new(0);
+
+#[async_lru(maxsize = 20_000)]
+async fn via_macro(k: u64) -> u64 {
+    MACRO_LOADS.fetch_add(1, Ordering::Relaxed);
+    k
+}
+
+/// What `#[async_lru(maxsize = 20_000)]` builds, written by hand.
+static HAND: LazyLock<AsyncCache<u64, u64>> =
+    LazyLock::new(|| AsyncCache::builder().maxsize(MAXSIZE).build());
+
+/// The expansion of `via_macro`, by hand: the detached form, as for all-owned arguments.
+async fn by_hand_detached(k: u64) -> u64 {
+    HAND.get_with_detached(k, async move {
+        HAND_LOADS.fetch_add(1, Ordering::Relaxed);
+        k
+    })
+    .await
+}
+
+/// The same over the same cache with the inline form.
+async fn by_hand_inline(k: u64) -> u64 {
+    HAND.get_with(k, async move {
+        HAND_LOADS.fetch_add(1, Ordering::Relaxed);
+        k
+    })
+    .await
+}
+
+#[cached(max_size = 20_000)]
+async fn via_cached(k: u64) -> u64 {
+    CACHED_LOADS.fetch_add(1, Ordering::Relaxed);
+    k
+}
+
+/// Runs `future` to completion with one poll, panicking if it is not ready.
+fn poll_once<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a call must complete on its first poll"),
+    }
+}
+
+/// splitmix64: a fixed, dependency-free source of well-spread keys (as in `hit.rs`).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The keys in insertion order, and the same keys in the (shuffled) order they are read in:
+/// the sequences of `hit.rs`.
+fn key_sets() -> (Vec<u64>, Vec<u64>) {
+    let mut state = 0x5EED;
+    let inserted: Vec<u64> = (0..ENTRIES).map(|_| splitmix64(&mut state)).collect();
+    let mut lookups = inserted.clone();
+    for i in (1..lookups.len()).rev() {
+        #[allow(clippy::cast_possible_truncation)] // `i` < 10,000
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
+        lookups.swap(i, j);
+    }
+    (inserted, lookups)
+}
+
+/// Loads every key through `call` (one body run each), then panics unless every key is a hit:
+/// the call completes on its first poll with the key's value and the body does not run.
+fn warm<F: Future<Output = u64>>(
+    peer: &str,
+    inserted: &[u64],
+    lookups: &[u64],
+    loads: &AtomicU64,
+    call: impl Fn(u64) -> F,
+) {
+    let before = loads.load(Ordering::Relaxed);
+    for &key in inserted {
+        assert_eq!(poll_once(call(key)), key, "{peer}: key {key} loaded wrong");
+    }
+    let warmed = loads.load(Ordering::Relaxed);
+    assert_eq!(warmed - before, ENTRIES as u64, "{peer}: one load per key");
+    for &key in lookups {
+        assert_eq!(poll_once(call(key)), key, "{peer}: key {key} read wrong");
+    }
+    assert_eq!(
+        loads.load(Ordering::Relaxed),
+        warmed,
+        "{peer}: a warm key ran the body"
+    );
+}
+
+fn macro_hit(c: &mut Criterion) {
+    let (inserted, lookups) = key_sets();
+
+    warm("#[async_lru]", &inserted, &lookups, &MACRO_LOADS, via_macro);
+    let metrics = via_macro::metrics();
+    assert_eq!(metrics.size, ENTRIES as u64);
+    assert_eq!(metrics.hits, ENTRIES as u64);
+    warm(
+        "by hand, get_with_detached",
+        &inserted,
+        &lookups,
+        &HAND_LOADS,
+        by_hand_detached,
+    );
+    // Same cache, already warm: the inline form must hit every key too.
+    for &key in &lookups {
+        assert_eq!(poll_once(by_hand_inline(key)), key);
+    }
+    assert_eq!(HAND_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
+    warm("#[cached]", &inserted, &lookups, &CACHED_LOADS, via_cached);
+
+    let mut group = c.benchmark_group("macro_hit");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+
+    group.bench_function("by hand LazyLock + get_with_detached", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| poll_once(by_hand_detached(*black_box(keys.next().unwrap()))));
+    });
+    group.bench_function("async_lru macro (get_with_detached)", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| poll_once(via_macro(*black_box(keys.next().unwrap()))));
+    });
+    group.bench_function("by hand LazyLock + get_with", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| poll_once(by_hand_inline(*black_box(keys.next().unwrap()))));
+    });
+    group.bench_function("cached macro (async RwLock LruCache)", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| poll_once(via_cached(*black_box(keys.next().unwrap()))));
+    });
+    group.finish();
+
+    // Nothing above loaded: every timed call was a hit.
+    assert_eq!(MACRO_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
+    assert_eq!(HAND_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
+    assert_eq!(CACHED_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
+}
+
+criterion_group!(benches, macro_hit);
+criterion_main!(benches);

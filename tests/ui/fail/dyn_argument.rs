@@ -1,0 +1,8 @@
+use cache_core::async_lru;
+
+#[async_lru]
+async fn render(item: &dyn std::fmt::Display) -> String {
+    item.to_string()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use cache_core::async_lru;
+
+#[async_lru]
+struct User;
+
+fn main() {}
