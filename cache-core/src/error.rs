@@ -60,22 +60,27 @@ impl SharedError {
     /// The original error, if it is an `E`.
     ///
     /// ```
-    /// # async fn demo() {
     /// #[cache_core::async_lru]
     /// async fn read(path: String) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    ///     Err("disk on fire".into())
+    ///     Err(format!("{path}: disk on fire").into())
     /// }
-    /// if let Err(error) = read("a".into()).await {
-    ///     // Alone on its load, the caller gets its own error; coalesced, a SharedError.
-    ///     let original = error
-    ///         .downcast_ref::<cache_core::SharedError>()
-    ///         .and_then(|shared| shared.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>());
-    ///     # let _ = original;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (a, b) = tokio::join!(read("a".into()), read("a".into()));
+    /// for error in [a.unwrap_err(), b.unwrap_err()] {
+    ///     // Each caller sees the message; a caller that shared the load can reach the
+    ///     // original through the `SharedError` inside.
+    ///     assert_eq!(error.to_string(), "a: disk on fire");
+    ///     if let Some(shared) = error.downcast_ref::<cache_core::SharedError>() {
+    ///         assert!(shared.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>().is_some());
+    ///     }
     /// }
     /// # }
     /// ```
     pub fn downcast_ref<E: 'static>(&self) -> Option<&E> {
-        self.error.as_any().downcast_ref()
+        // Through the `dyn`: `Arc<dyn Original>` is itself an `Original` (blanket impl).
+        (*self.error).as_any().downcast_ref()
     }
 }
 

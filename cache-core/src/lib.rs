@@ -45,6 +45,28 @@
 //! # }
 //! ```
 //!
+//! # Caching a function
+//!
+//! [`async_lru`] and [`async_ttl`] cache an `async fn` through an `AsyncCache` of its own, with
+//! the same guarantees, and generate `invalidate`, `clear`, `metrics` and `refresh` helpers:
+//!
+//! ```
+//! use cache_core::async_ttl;
+//!
+//! #[async_ttl(time_to_live = 60, maxsize = 1024)]
+//! async fn search(query: &str, limit: usize) -> Vec<String> {
+//!     (0..limit).map(|i| format!("{query} #{i}")).collect() // GET /search?q=...
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! assert_eq!(search("rust", 2).await.len(), 2);
+//! assert_eq!(search("rust", 2).await.len(), 2); // a hit
+//! assert_eq!((search::metrics().hits, search::metrics().loads), (1, 1));
+//! search::invalidate("rust", 2);
+//! # }
+//! ```
+//!
 //! # Guarantees
 //!
 //! - **Herd**: N concurrent `get_with`/`try_get_with` misses on one key run one loader. Every

@@ -33,6 +33,12 @@
 //! survives the caller that started it. Methods get the helpers as associated functions
 //! (`Self::order_invalidate(..)`, `Self::order_clear()`, `Self::order_metrics()`,
 //! `self.order_refresh(..)`), since a module cannot sit inside an `impl`.
+//!
+//! A function with a receiver or a signature that mentions `Self` gets the method form; any
+//! other gets the module form, so an associated function that does neither cannot be cached
+//! inside an `impl` (move it out, or give it a `Self` in its signature). Cached functions
+//! live at module level: the helper module sees the items of the enclosing module, not the
+//! items local to a function body.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod attr;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, async_lru, async_ttl};
 use futures_util::future::join_all;
 use tokio::time::sleep;
 
@@ -35,6 +35,31 @@ impl Database {
 
     fn queries(&self) -> u64 {
         self.queries.swap(0, Ordering::SeqCst)
+    }
+}
+
+/// Counts how often the bodies of the cached functions below really run.
+static BODY_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// A cached function: 100 concurrent calls with one argument run the body once.
+#[async_ttl(time_to_live = 60, maxsize = 1_000)]
+async fn product_page(sku: &str) -> String {
+    BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    sleep(Duration::from_millis(30)).await;
+    format!("<h1>{sku}</h1>")
+}
+
+#[derive(Clone, Debug)]
+struct OutOfStock;
+
+/// A repository whose method caches only `Ok` values, shared by every instance.
+struct Inventory;
+
+impl Inventory {
+    #[async_lru(maxsize = 100, skip_args = 1)]
+    async fn stock(&self, sku: u64) -> Result<u32, OutOfStock> {
+        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+        if sku == 0 { Err(OutOfStock) } else { Ok(7) }
     }
 }
 
@@ -154,6 +179,37 @@ async fn main() {
             .collect::<Vec<_>>()
     );
     print_metrics("batched", &batched);
+
+    println!("\n== 7. The macros: #[async_ttl] and #[async_lru] on functions and methods ==");
+    let pages = join_all((0..100).map(|_| product_page("SKU-1"))).await;
+    println!(
+        "100 concurrent product_page(\"SKU-1\") calls -> {:?}, body ran {} time",
+        pages[0],
+        BODY_RUNS.swap(0, Ordering::SeqCst)
+    );
+    product_page::invalidate("SKU-1");
+    let _ = product_page("SKU-1").await;
+    let m = product_page::metrics();
+    println!(
+        "after product_page::invalidate the body ran again ({}); metrics: hits={} misses={} loads={}",
+        BODY_RUNS.swap(0, Ordering::SeqCst),
+        m.hits,
+        m.misses,
+        m.loads
+    );
+    let (a, b) = (Inventory, Inventory);
+    println!(
+        "stock(42) on two instances: {:?} {:?}; stock(0): {:?} twice -> {:?}; body runs: {} (errors are not cached)",
+        a.stock(42).await,
+        b.stock(42).await,
+        a.stock(0).await,
+        b.stock(0).await,
+        BODY_RUNS.swap(0, Ordering::SeqCst)
+    );
+    println!(
+        "Inventory::stock_metrics(): {:?}",
+        Inventory::stock_metrics()
+    );
 }
 
 fn print_metrics(name: &str, cache: &AsyncCache<u64, String>) {
