@@ -1,12 +1,13 @@
 //! Code generation: the cached function, then its helpers.
 
+use cache_attr::args::RawArgs;
+use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, ReturnType, Type};
+use quote::{ToTokens, format_ident, quote};
+use syn::{Attribute, ItemFn};
 
-use crate::attr::{Kind, Options, RawArgs};
-use crate::validate::{Form, KeyPart, Plan, plan};
+use crate::attr::{Kind, Options};
+use crate::validate::{Form, Plan, plan};
 
 /// Entry point of both attributes.
 pub(crate) fn cached(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
@@ -17,7 +18,7 @@ pub(crate) fn cached(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
                 Span::call_site(),
                 format!("#[{}] applies to an `async fn`", kind.name()),
             );
-            return with_error(item, error);
+            return tokens::with_error(item, &error);
         }
     };
     let planned = syn::parse2::<RawArgs>(args)
@@ -25,15 +26,13 @@ pub(crate) fn cached(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         .and_then(|options| plan(kind, &item_fn, &options).map(|plan| (options, plan)));
     match planned {
         Ok((options, plan)) => Expansion::new(kind, &item_fn, &options, &plan).tokens(),
-        // The item stays as written, so the rest of the crate keeps compiling.
-        Err(error) => with_error(item, error),
+        Err(error) => tokens::with_error(item, &error),
     }
 }
 
-fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
-    let mut tokens = item;
-    tokens.extend(error.to_compile_error());
-    tokens
+/// The path through which expansions reach the runtime.
+fn runtime() -> TokenStream {
+    quote!(::cache_core::__private)
 }
 
 struct Expansion<'a> {
@@ -43,8 +42,6 @@ struct Expansion<'a> {
     plan: &'a Plan,
     /// The `#[cfg]`s of the function, repeated on every generated item.
     cfgs: Vec<&'a Attribute>,
-    /// Names for the expansion's own bindings: hygienic, and with a reserved prefix because a
-    /// `let` pattern would still match a user's constant of the same name.
     cache: syn::Ident,
     key: syn::Ident,
 }
@@ -56,13 +53,9 @@ impl<'a> Expansion<'a> {
             item,
             options,
             plan,
-            cfgs: item
-                .attrs
-                .iter()
-                .filter(|attr| attr.path().is_ident("cfg"))
-                .collect(),
-            cache: syn::Ident::new("__cache", Span::mixed_site()),
-            key: syn::Ident::new("__cache_key", Span::mixed_site()),
+            cfgs: tokens::cfgs(&item.attrs),
+            cache: binding("cache"),
+            key: binding("key"),
         }
     }
 
@@ -120,35 +113,11 @@ impl<'a> Expansion<'a> {
         }
     }
 
-    /// The key of one call: the `key = ...` expression, or the owned non-skipped arguments
-    /// (one alone, several as a tuple).
+    /// The key of one call: the `key = ...` expression, or the owned non-skipped arguments.
     fn key_expr(&self) -> TokenStream {
-        if let Some(key) = &self.options.key {
-            return key.to_token_stream();
-        }
-        let parts: Vec<TokenStream> = self
-            .plan
-            .key_parts
-            .iter()
-            .map(|part| match part {
-                KeyPart::Owned { name, ty } => {
-                    quote_spanned!(ty.span()=> ::cache_core::__private::key_part(&#name))
-                }
-                KeyPart::Borrowed { name, ty } => {
-                    quote_spanned!(ty.span()=> ::cache_core::__private::borrowed_key_part::<#ty>(#name))
-                }
-                // A clone of `*self` (`Self` is sized), so a missing bound names the key first.
-                KeyPart::BorrowedSelf(self_token) => {
-                    quote_spanned!(self_token.span()=> ::cache_core::__private::key_part::<Self>(#self_token))
-                }
-                KeyPart::OwnedSelf(self_token) => {
-                    quote_spanned!(self_token.span()=> ::cache_core::__private::key_part(&#self_token))
-                }
-            })
-            .collect();
-        match parts.as_slice() {
-            [one] => one.clone(),
-            parts => quote!((#(#parts,)*)),
+        match &self.options.key {
+            Some(key) => key.to_token_stream(),
+            None => tokens::key_expr(&runtime(), &self.plan.key_parts),
         }
     }
 
@@ -159,7 +128,7 @@ impl<'a> Expansion<'a> {
     fn call(&self) -> TokenStream {
         let (cache, key) = (&self.cache, &self.key);
         let stmts = &self.item.block.stmts;
-        let pin_output = self.pin_output();
+        let pin_output = tokens::pin_output(&self.item.sig);
         let body = quote!(async move { #pin_output #(#stmts)* });
         let method = match (self.plan.result, self.plan.detached) {
             (false, false) => "get_with",
@@ -168,61 +137,11 @@ impl<'a> Expansion<'a> {
             (true, true) => "try_get_with_detached",
         };
         let method = syn::Ident::new(method, Span::call_site());
-        if !self.plan.result {
-            return quote!(#cache.#method(#key, #body).await);
-        }
-        let error = syn::Ident::new("__cache_error", Span::mixed_site());
-        let value = syn::Ident::new("__cache_value", Span::mixed_site());
-        let shared = syn::Ident::new("__cache_shared", Span::mixed_site());
-        let unshare = quote_spanned! {self.return_span()=>
-            ::cache_core::__private::unshare::Unshare(#error).into_inner_or(|#shared| {
-                #[allow(unused_imports)]
-                use ::cache_core::__private::unshare::{
-                    Unsupported as _, ViaClone as _, ViaFrom as _, ViaIo as _,
-                };
-                (&&#shared).unshare()
-            })
-        };
-        quote! {
-            match #cache.#method(#key, #body).await {
-                ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
-                ::core::result::Result::Err(#error) => ::core::result::Result::Err(#unshare),
-            }
-        }
-    }
-
-    fn return_span(&self) -> Span {
-        match &self.item.sig.output {
-            ReturnType::Type(_, ty) => ty.span(),
-            ReturnType::Default => self.item.sig.ident.span(),
-        }
-    }
-
-    /// Pins the body's output to the declared return type, so that a type error in the body
-    /// points at the user's code rather than at the expansion (the approach of
-    /// `tracing-attributes`). `impl Trait` cannot be named in a `let`, so it is left alone.
-    fn pin_output(&self) -> TokenStream {
-        let ty: Type = match &self.item.sig.output {
-            ReturnType::Type(_, ty) => (**ty).clone(),
-            ReturnType::Default => syn::parse_quote!(()),
-        };
-        if contains_impl_trait(&ty) {
-            return TokenStream::new();
-        }
-        let fake = syn::Ident::new("__cache_fake_return", Span::mixed_site());
-        quote_spanned! {ty.span()=>
-            #[allow(
-                unreachable_code,
-                clippy::diverging_sub_expression,
-                clippy::empty_loop,
-                clippy::let_unit_value,
-                clippy::needless_return,
-                clippy::unreachable
-            )]
-            if false {
-                let #fake: #ty = loop {};
-                return #fake;
-            }
+        let call = quote!(#cache.#method(#key, #body).await);
+        if self.plan.result {
+            tokens::unshare_result(&runtime(), &self.item.sig, call)
+        } else {
+            call
         }
     }
 
@@ -376,15 +295,4 @@ impl<'a> Expansion<'a> {
             TokenStream::new()
         }
     }
-}
-
-fn contains_impl_trait(ty: &Type) -> bool {
-    fn walk(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|tree| match tree {
-            proc_macro2::TokenTree::Ident(ident) => ident == "impl",
-            proc_macro2::TokenTree::Group(group) => walk(group.stream()),
-            _ => false,
-        })
-    }
-    walk(ty.to_token_stream())
 }
