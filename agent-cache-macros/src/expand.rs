@@ -1,0 +1,201 @@
+//! Code generation for both attributes.
+
+use cache_attr::args::{Errors, RawArgs};
+use cache_attr::signature::{self, Analysis, KeyPart};
+use cache_attr::tokens::{self, binding};
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::ItemFn;
+
+use crate::attr::{Kind, Options, Scope};
+use crate::validate::{Template, template};
+
+/// Entry point of both attributes.
+pub(crate) fn tool(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item_fn) => item_fn,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                format!("#[{}] applies to an `async fn`", kind.name()),
+            );
+            return tokens::with_error(item, &error);
+        }
+    };
+    let planned = syn::parse2::<RawArgs>(args)
+        .and_then(|args| Options::from_args(kind, args))
+        .and_then(|options| Plan::new(kind, &item_fn, options));
+    match planned {
+        Ok(plan) => plan.expand(&item_fn),
+        Err(error) => tokens::with_error(item, &error),
+    }
+}
+
+fn runtime() -> TokenStream {
+    quote!(::agent_cache::__private)
+}
+
+/// Everything checked, ready to expand.
+struct Plan {
+    kind: Kind,
+    options: Options,
+    analysis: Analysis,
+    templates: Vec<Template>,
+}
+
+impl Plan {
+    fn new(kind: Kind, item: &ItemFn, options: Options) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let analysis = signature::analyse(
+            kind.name(),
+            &item.sig,
+            options.skip_args,
+            options.key.is_some(),
+            &mut errors,
+        );
+        let mut templates = Vec::new();
+        for resource in &options.resources {
+            match template(resource, &item.sig) {
+                Ok(template) => templates.push(template),
+                Err(error) => errors.push(error),
+            }
+        }
+        errors.finish()?;
+        Ok(Plan {
+            kind,
+            options,
+            analysis,
+            templates,
+        })
+    }
+
+    fn result(&self) -> bool {
+        self.options.result.unwrap_or(self.analysis.returns_result)
+    }
+
+    // Input:  `#[agent_cache(resource = "cart:{user_id}")] async fn get_cart(user_id: &str) -> Cart { body }`
+    // Output: `async fn get_cart(user_id: &str) -> Cart {
+    //              static TOOL: Tool = Tool::new(ToolSpec { name: "get_cart", .. });
+    //              let key = borrowed_key_part::<str>(user_id);
+    //              let resources = [Cow::Owned(format!("cart:{}", user_id))];
+    //              TOOL.read(key, &resources, async move { body }).await
+    //          }`
+    fn expand(&self, item: &ItemFn) -> TokenStream {
+        let ItemFn {
+            attrs,
+            vis,
+            sig,
+            block,
+        } = item;
+        let runtime = runtime();
+        let (tool, resources) = (binding("TOOL"), binding("resources"));
+        let spec = self.spec(item);
+        let resource_values = self.resource_values();
+        let pin_output = tokens::pin_output(sig);
+        let stmts = &block.stmts;
+        let body = quote!(async move { #pin_output #(#stmts)* });
+        let call = match self.kind {
+            Kind::Read => {
+                let key = binding("key");
+                let key_expr = match &self.options.key {
+                    Some(key) => key.to_token_stream(),
+                    None => tokens::key_expr(&runtime, &self.analysis.key_parts),
+                };
+                let read = if self.result() {
+                    let read = quote!(#tool.try_read(#key, &#resources, #body).await);
+                    tokens::unshare_result(&runtime, sig, read)
+                } else {
+                    quote!(#tool.read(#key, &#resources, #body).await)
+                };
+                quote! {
+                    let #key = #key_expr;
+                    #read
+                }
+            }
+            Kind::Invalidator => {
+                let parts = self.signature_parts();
+                let failed = if self.result() {
+                    quote!(::core::result::Result::is_err)
+                } else {
+                    quote!(|_| false)
+                };
+                quote!(#tool.mutate(&[#(#parts),*], &#resources, #failed, #body).await)
+            }
+        };
+        quote! {
+            #(#attrs)*
+            #vis #sig {
+                static #tool: #runtime::Tool = #runtime::Tool::new(#spec);
+                let #resources = [#(#resource_values),*];
+                #call
+            }
+        }
+    }
+
+    fn spec(&self, item: &ItemFn) -> TokenStream {
+        let runtime = runtime();
+        let name = item.sig.ident.to_string();
+        let scope = match self.options.scope {
+            Scope::Global => quote!(#runtime::Scope::Global),
+            Scope::Session => quote!(#runtime::Scope::Session),
+        };
+        let declared = &self.options.resources;
+        let parameterised = self.templates.iter().any(|t| !t.params.is_empty());
+        let maxsize = self.options.maxsize;
+        let ttl = match self.options.ttl_nanos {
+            Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            #runtime::ToolSpec {
+                name: #name,
+                scope: #scope,
+                resources: &[#(#declared),*],
+                parameterised: #parameterised,
+                maxsize: #maxsize,
+                ttl_nanos: #ttl,
+            }
+        }
+    }
+
+    /// Each resource as a `Cow<str>`: borrowed when it names no parameter, formatted
+    /// from the arguments otherwise.
+    fn resource_values(&self) -> Vec<TokenStream> {
+        self.templates
+            .iter()
+            .zip(&self.options.resources)
+            .map(|(template, declared)| {
+                let format = &template.format;
+                let params = &template.params;
+                if params.is_empty() {
+                    let text = format.replace("{{", "{").replace("}}", "}");
+                    quote_spanned!(declared.span()=> ::std::borrow::Cow::Borrowed(#text))
+                } else {
+                    quote_spanned! {declared.span()=>
+                        ::std::borrow::Cow::Owned(::std::format!(#format, #(#params),*))
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// An invalidator's non-skipped arguments, as they join its loop signature.
+    fn signature_parts(&self) -> Vec<TokenStream> {
+        let runtime = runtime();
+        self.analysis
+            .key_parts
+            .iter()
+            .map(|part| match part {
+                KeyPart::Owned { name, ty } | KeyPart::Borrowed { name, ty } => {
+                    quote_spanned!(syn::spanned::Spanned::span(ty)=> #runtime::signature_part(&#name))
+                }
+                KeyPart::BorrowedSelf(self_token) => {
+                    quote_spanned!(self_token.span=> #runtime::signature_part(#self_token))
+                }
+                KeyPart::OwnedSelf(self_token) => {
+                    quote_spanned!(self_token.span=> #runtime::signature_part(&#self_token))
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,130 @@
+//! [`AgentMetrics`]: per session and, through [`metrics`](crate::metrics()), for the process.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::LoopKind;
+
+/// A snapshot of the agent layer's counters, for one session ([`session.metrics()`]) or for
+/// every session and every call outside one ([`agent_cache::metrics()`]).
+///
+/// [`session.metrics()`]: crate::AgentCacheSession::metrics
+/// [`agent_cache::metrics()`]: crate::metrics()
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AgentMetrics {
+    /// Read-tool calls served from the cache.
+    pub hits: u64,
+    /// Read-tool calls that ran the tool.
+    pub misses: u64,
+    /// Invalidator calls (one per call, though each invalidates before and after it runs).
+    pub invalidations: u64,
+    /// Loops detected, whatever `OnLoop` then did.
+    pub loop_detections: u64,
+    /// `hits / (hits + misses)`, or 0.0 when nothing was counted.
+    pub hit_rate: f64,
+    /// Tool calls recorded by loop detection (cache hits included).
+    pub tool_calls: u64,
+    /// Loop detections by kind.
+    pub loop_detections_by_kind: LoopDetectionsByKind,
+    /// Invalidator calls by resource, as declared (`cart:{user_id}`).
+    pub invalidations_by_resource: BTreeMap<String, u64>,
+}
+
+/// Loop detections by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LoopDetectionsByKind {
+    /// Same tool, same arguments, too often.
+    pub repeat: u64,
+    /// Too many tool calls.
+    pub depth: u64,
+    /// A cycle of calls, repeated.
+    pub cycle: u64,
+    /// The same call failing again and again.
+    pub retry_storm: u64,
+}
+
+/// The live counters behind [`AgentMetrics`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    invalidations: AtomicU64,
+    tool_calls: AtomicU64,
+    detections: [AtomicU64; 4],
+    by_resource: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// Every session's events, and those outside sessions.
+pub(crate) static GLOBAL: LazyLock<Counters> = LazyLock::new(Counters::default);
+
+/// The process-wide aggregate over every session, and every tool call made outside one.
+pub fn metrics() -> AgentMetrics {
+    GLOBAL.snapshot()
+}
+
+/// An event, counted in the session it happened in (if any) and globally.
+#[derive(Clone, Copy)]
+pub(crate) enum Event<'a> {
+    Hit,
+    Miss,
+    ToolCall,
+    Invalidation(&'a [&'static str]),
+    Detection(LoopKind),
+}
+
+impl Counters {
+    pub(crate) fn count(&self, event: Event<'_>) {
+        let counter = match event {
+            Event::Hit => &self.hits,
+            Event::Miss => &self.misses,
+            Event::ToolCall => &self.tool_calls,
+            Event::Invalidation(resources) => {
+                let mut by_resource = self.by_resource.lock();
+                for resource in resources {
+                    *by_resource.entry(resource).or_insert(0) += 1;
+                }
+                &self.invalidations
+            }
+            Event::Detection(kind) => &self.detections[kind as usize],
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> AgentMetrics {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let (hits, misses) = (get(&self.hits), get(&self.misses));
+        let by_kind = LoopDetectionsByKind {
+            repeat: get(&self.detections[LoopKind::Repeat as usize]),
+            depth: get(&self.detections[LoopKind::Depth as usize]),
+            cycle: get(&self.detections[LoopKind::Cycle as usize]),
+            retry_storm: get(&self.detections[LoopKind::RetryStorm as usize]),
+        };
+        #[allow(clippy::cast_precision_loss)] // a ratio
+        let hit_rate = if hits + misses == 0 {
+            0.0
+        } else {
+            hits as f64 / (hits + misses) as f64
+        };
+        AgentMetrics {
+            hits,
+            misses,
+            invalidations: get(&self.invalidations),
+            loop_detections: by_kind.repeat + by_kind.depth + by_kind.cycle + by_kind.retry_storm,
+            hit_rate,
+            tool_calls: get(&self.tool_calls),
+            loop_detections_by_kind: by_kind,
+            invalidations_by_resource: self
+                .by_resource
+                .lock()
+                .iter()
+                .map(|(resource, count)| ((*resource).to_owned(), *count))
+                .collect(),
+        }
+    }
+}

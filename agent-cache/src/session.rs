@@ -1,0 +1,449 @@
+//! [`AgentCacheSession`]: one agent's session, its scoped caches and its loop detection.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::detector::{Detection, LoopDetector, LoopLimits};
+use crate::metrics::{Counters, Event, GLOBAL};
+use crate::resource::ResourceRegistry;
+use crate::{AgentMetrics, LoopKind};
+
+/// What a session does when it detects a loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnLoop {
+    /// Halt the workflow: the looping tool does not run, nothing after it in the session
+    /// runs, and [`run`](AgentCacheSession::run) returns `Err(AgentLoopDetected)`.
+    #[default]
+    Raise,
+    /// Log a `tracing` warning and let the call run.
+    Warn,
+    /// Skip the tool body and return its cached value. A call with no cached value to return
+    /// (every invalidator call, and a read whose entry is gone) halts as `Raise` does, since
+    /// running the looping tool again is what detection exists to prevent.
+    ShortCircuit,
+}
+
+/// A runaway loop that halted a session's workflow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentLoopDetected {
+    kind: LoopKind,
+    tool: &'static str,
+    session_id: String,
+    cycle: Vec<&'static str>,
+    message: String,
+}
+
+impl AgentLoopDetected {
+    /// What kind of loop.
+    pub fn kind(&self) -> LoopKind {
+        self.kind
+    }
+
+    /// The bare name of the tool whose call completed the loop (it did not run).
+    pub fn tool(&self) -> &str {
+        self.tool
+    }
+
+    /// The session it happened in.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The calls of a cycle, in order; empty for other kinds.
+    pub fn cycle(&self) -> &[&'static str] {
+        &self.cycle
+    }
+
+    /// The account of the loop, such as `Cycle detected: check_stock -> update_stock`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for AgentLoopDetected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (session {})", self.message, self.session_id)
+    }
+}
+
+impl std::error::Error for AgentLoopDetected {}
+
+/// One agent's session: session-scoped tool caches that live for one [`run`](Self::run), loop
+/// detection over every tool call made inside it, and metrics.
+///
+/// ```
+/// use agent_cache::{AgentCacheSession, OnLoop, agent_cache};
+///
+/// #[agent_cache(resource = "ticket", scope = "session")]
+/// async fn get_ticket(id: u64) -> String {
+///     format!("ticket {id}") // GET /tickets/{id}
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let session = AgentCacheSession::builder()
+///     .session_id("agent-A")
+///     .max_tool_repeats(5)
+///     .on_loop(OnLoop::Raise)
+///     .build();
+/// let tickets = session
+///     .run(async {
+///         get_ticket(100).await; // fetched
+///         get_ticket(100).await  // a hit, from this session's cache
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(tickets, "ticket 100");
+/// let m = session.metrics();
+/// assert_eq!((m.hits, m.misses), (1, 1));
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct AgentCacheSession {
+    inner: Arc<SessionInner>,
+}
+
+pub(crate) struct SessionInner {
+    id: String,
+    detection: bool,
+    limits: LoopLimits,
+    on_loop: OnLoop,
+    pub(crate) counters: Counters,
+}
+
+/// Configures an [`AgentCacheSession`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct AgentCacheSessionBuilder {
+    id: Option<String>,
+    detection: bool,
+    limits: LoopLimits,
+    on_loop: OnLoop,
+}
+
+impl AgentCacheSessionBuilder {
+    /// The session's id, in metrics, logs and errors. Default: a fresh unique id.
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Whether to detect loops. Default: `true`.
+    pub fn loop_detection(mut self, on: bool) -> Self {
+        self.detection = on;
+        self
+    }
+
+    /// At most this many calls of one tool with the same arguments. Default: 5.
+    pub fn max_tool_repeats(mut self, repeats: u32) -> Self {
+        self.limits.max_tool_repeats = repeats;
+        self
+    }
+
+    /// At most this many tool calls in one run. Default: 50.
+    pub fn max_execution_depth(mut self, calls: u64) -> Self {
+        self.limits.max_execution_depth = calls;
+        self
+    }
+
+    /// A call that failed this many times in a row may not run again. Default: 3.
+    pub fn max_retries(mut self, failures: u32) -> Self {
+        self.limits.max_retries = failures;
+        self
+    }
+
+    /// The longest cycle of calls looked for (at least 2). Default: 10.
+    pub fn max_cycle_len(mut self, calls: usize) -> Self {
+        self.limits.max_cycle_len = calls.max(2);
+        self
+    }
+
+    /// What to do on a loop. Default: [`OnLoop::Raise`].
+    pub fn on_loop(mut self, on_loop: OnLoop) -> Self {
+        self.on_loop = on_loop;
+        self
+    }
+
+    /// Builds the session.
+    pub fn build(self) -> AgentCacheSession {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        AgentCacheSession {
+            inner: Arc::new(SessionInner {
+                id: self.id.unwrap_or_else(|| {
+                    format!("session-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
+                }),
+                detection: self.detection,
+                limits: self.limits,
+                on_loop: self.on_loop,
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+impl Default for AgentCacheSession {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl fmt::Debug for AgentCacheSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentCacheSession")
+            .field("id", &self.inner.id)
+            .field("loop_detection", &self.inner.detection)
+            .field("limits", &self.inner.limits)
+            .field("on_loop", &self.inner.on_loop)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentCacheSession {
+    /// A session with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts configuring a session.
+    pub fn builder() -> AgentCacheSessionBuilder {
+        AgentCacheSessionBuilder {
+            id: None,
+            detection: true,
+            limits: LoopLimits::default(),
+            on_loop: OnLoop::Raise,
+        }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// A snapshot of this session's counters, readable during and after a run.
+    pub fn metrics(&self) -> AgentMetrics {
+        self.inner.counters.snapshot()
+    }
+
+    /// Runs an agent workflow in this session.
+    ///
+    /// Every tool called by `workflow`, or by anything it awaits, sees the session; work
+    /// spawned onto other tasks joins it through [`spawn`](crate::spawn). Session-scoped
+    /// entries live until `run` returns. Each run starts a fresh loop detector.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentLoopDetected`] when a loop halted the workflow (with [`OnLoop::Raise`], or
+    /// [`OnLoop::ShortCircuit`] with nothing cached): the looping tool did not run and
+    /// `workflow` was dropped at that call, along with the tasks it spawned.
+    pub async fn run<F: Future>(&self, workflow: F) -> Result<F::Output, AgentLoopDetected> {
+        let active = Arc::new(ActiveRun::new(Arc::clone(&self.inner)));
+        let outcome = CURRENT
+            .scope(Arc::clone(&active), async {
+                tokio::select! {
+                    biased;
+                    error = active.halted() => Err(error),
+                    output = workflow => Ok(output),
+                }
+            })
+            .await;
+        active.finish();
+        outcome
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Arc<ActiveRun>;
+}
+
+/// The run of the session the calling task is in, if any.
+pub(crate) fn current() -> Option<Arc<ActiveRun>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Spawns `future` onto the current tokio runtime in the caller's session, if any.
+///
+/// `tokio::spawn` starts a task outside every session: its tool calls would be uncached for
+/// session scope and invisible to loop detection. A task spawned here sees the session, and
+/// is aborted when the session's run halts on a loop or ends.
+///
+/// ```
+/// # use agent_cache::{AgentCacheSession, agent_cache};
+/// #[agent_cache(resource = "page", scope = "session")]
+/// async fn fetch_page(url: String) -> usize {
+///     url.len()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let session = AgentCacheSession::new();
+/// session
+///     .run(async {
+///         let task = agent_cache::spawn(fetch_page("https://example.com".into()));
+///         task.await.unwrap();
+///         fetch_page("https://example.com".into()).await; // a hit: same session
+///     })
+///     .await
+///     .unwrap();
+/// assert_eq!(session.metrics().hits, 1);
+/// # }
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match current() {
+        Some(run) => {
+            let handle = tokio::spawn(CURRENT.scope(Arc::clone(&run), future));
+            let mut spawned = run.spawned.lock();
+            spawned.retain(|task| !task.is_finished());
+            spawned.push(handle.abort_handle());
+            handle
+        }
+        None => tokio::spawn(future),
+    }
+}
+
+/// The state of one run of a session.
+pub(crate) struct ActiveRun {
+    pub(crate) session: Arc<SessionInner>,
+    detector: Mutex<LoopDetector>,
+    /// Resources invalidated by session-scoped invalidators in this run.
+    pub(crate) resources: ResourceRegistry,
+    /// Session-scoped caches, by tool.
+    pub(crate) caches: Mutex<HashMap<usize, Box<dyn Any + Send + Sync>>>,
+    halted: OnceLock<AgentLoopDetected>,
+    halt: Notify,
+    spawned: Mutex<Vec<AbortHandle>>,
+}
+
+/// What a tool call does after loop detection has seen it.
+pub(crate) enum Verdict {
+    Proceed,
+    /// `OnLoop::ShortCircuit`: return the cached value, or halt with this if there is none.
+    ShortCircuit(Detection),
+    /// The run has halted: never complete.
+    Halt,
+}
+
+impl ActiveRun {
+    fn new(session: Arc<SessionInner>) -> Self {
+        ActiveRun {
+            detector: Mutex::new(LoopDetector::new(session.limits)),
+            session,
+            resources: ResourceRegistry::default(),
+            caches: Mutex::new(HashMap::new()),
+            halted: OnceLock::new(),
+            halt: Notify::new(),
+            spawned: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.session.id
+    }
+
+    /// Records a tool call, before it runs, and decides what happens to it.
+    pub(crate) fn check(&self, tool: &'static str, signature: u64) -> Verdict {
+        if self.halted.get().is_some() {
+            return Verdict::Halt;
+        }
+        count(Some(self), Event::ToolCall);
+        if !self.session.detection {
+            return Verdict::Proceed;
+        }
+        let Some(detection) = self.detector.lock().record(tool, signature) else {
+            return Verdict::Proceed;
+        };
+        count(Some(self), Event::Detection(detection.kind));
+        match self.session.on_loop {
+            OnLoop::Warn => {
+                tracing::warn!(
+                    target: "agent_cache",
+                    session = %self.session.id,
+                    tool,
+                    kind = %detection.kind,
+                    "{}",
+                    detection.message
+                );
+                Verdict::Proceed
+            }
+            OnLoop::ShortCircuit => Verdict::ShortCircuit(detection),
+            OnLoop::Raise => {
+                self.halt(detection);
+                Verdict::Halt
+            }
+        }
+    }
+
+    /// Records how a call ended, for retry-storm detection.
+    pub(crate) fn record_outcome(&self, signature: u64, failed: bool) {
+        let mut detector = self.detector.lock();
+        if failed {
+            detector.record_failure(signature);
+        } else {
+            detector.record_success(signature);
+        }
+    }
+
+    /// Halts the workflow: `run` returns this error and drops the workflow.
+    pub(crate) fn halt(&self, detection: Detection) {
+        let error = AgentLoopDetected {
+            kind: detection.kind,
+            tool: detection.tool,
+            session_id: self.session.id.clone(),
+            cycle: detection.cycle,
+            message: detection.message,
+        };
+        tracing::warn!(
+            target: "agent_cache",
+            session = %error.session_id,
+            tool = error.tool,
+            kind = %error.kind,
+            "halting the workflow: {}",
+            error.message
+        );
+        if self.halted.set(error).is_ok() {
+            self.halt.notify_waiters();
+            for task in self.spawned.lock().drain(..) {
+                task.abort();
+            }
+        }
+    }
+
+    async fn halted(&self) -> AgentLoopDetected {
+        loop {
+            let mut notified = pin!(self.halt.notified());
+            notified.as_mut().enable();
+            if let Some(error) = self.halted.get() {
+                return error.clone();
+            }
+            notified.await;
+        }
+    }
+
+    /// Ends the run: its spawned tasks are aborted and its session-scoped entries dropped.
+    fn finish(&self) {
+        for task in self.spawned.lock().drain(..) {
+            task.abort();
+        }
+        self.caches.lock().clear();
+    }
+}
+
+/// Counts an event globally and in the session it happened in.
+pub(crate) fn count(run: Option<&ActiveRun>, event: Event<'_>) {
+    GLOBAL.count(event);
+    if let Some(run) = run {
+        run.session.counters.count(event);
+    }
+}

@@ -1,0 +1,290 @@
+//! [`Tool`]: the runtime of one `#[agent_cache]` or `#[agent_invalidator]` function.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{Future, pending};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::Duration;
+
+use cache_core::__private::KeyPart;
+use cache_core::AsyncCache;
+
+use crate::metrics::Event;
+use crate::resource::{Node, ResourceRegistry};
+use crate::session::{self, ActiveRun, Verdict, count};
+
+/// Resources invalidated by global-scope invalidators.
+static GLOBAL_RESOURCES: LazyLock<ResourceRegistry> = LazyLock::new(ResourceRegistry::default);
+
+/// Where a tool's entries live and which entries its invalidations reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Process-wide; reached by global invalidations.
+    Global,
+    /// In the running session; reached by global invalidations and by session invalidations
+    /// in that session.
+    Session,
+}
+
+/// A tool as its attribute declares it.
+#[derive(Debug)]
+pub struct ToolSpec {
+    /// The function's bare name, for loop messages, logs and metrics.
+    pub name: &'static str,
+    /// Its scope.
+    pub scope: Scope,
+    /// The resources as declared (`cart:{user_id}`), for metrics.
+    pub resources: &'static [&'static str],
+    /// Whether a resource names a parameter, so must be built at each call.
+    pub parameterised: bool,
+    /// Entries of a read tool, at most (per session for session scope).
+    pub maxsize: u64,
+    /// Time to live of a read tool's entries; `None` never expires.
+    pub ttl_nanos: Option<u64>,
+}
+
+/// One tool's runtime, in a `static` of the expansion.
+pub struct Tool {
+    spec: ToolSpec,
+    /// The global cache, `AsyncCache<(K, u64), Tagged<V>>`, made on first use.
+    global: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// For a global tool whose resources name no parameter: their nodes, resolved once.
+    static_nodes: OnceLock<Arc<[Arc<Node>]>>,
+}
+
+/// A cached value with the resource nodes its version was taken from, which keeps them (and
+/// so that version) alive as long as the entry.
+#[derive(Clone)]
+struct Tagged<V> {
+    value: V,
+    _nodes: Arc<[Arc<Node>]>,
+}
+
+type ToolCache<K, V> = AsyncCache<(K, u64), Tagged<V>>;
+
+impl Tool {
+    /// A tool's runtime, for a `static`.
+    pub const fn new(spec: ToolSpec) -> Self {
+        Tool {
+            spec,
+            global: OnceLock::new(),
+            static_nodes: OnceLock::new(),
+        }
+    }
+
+    /// Identifies calls of this tool with these arguments, for loop detection.
+    fn signature<A: Hash + ?Sized>(&'static self, arguments: &A) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        std::ptr::from_ref(self).hash(&mut hasher);
+        arguments.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// A read tool call with an infallible body.
+    pub async fn read<K, V, F>(&'static self, key: K, resources: &[Cow<'_, str>], body: F) -> V
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = V>,
+    {
+        let read = self.try_read::<K, V, Infallible, _>(key, resources, async { Ok(body.await) });
+        match read.await {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// A read tool call: a hit, or one load shared by every concurrent caller of these
+    /// arguments in this scope. Only `Ok` values are cached.
+    pub async fn try_read<K, V, E, F>(
+        &'static self,
+        key: K,
+        resources: &[Cow<'_, str>],
+        body: F,
+    ) -> Result<V, Arc<E>>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let run = session::current();
+        let run = run.as_deref();
+        let signature = self.signature(&key);
+        let verdict = run.map_or(Verdict::Proceed, |run| run.check(self.spec.name, signature));
+        if let Verdict::Halt = verdict {
+            return pending().await;
+        }
+        let Some(cache) = self.cache::<K, V>(run) else {
+            // A session-scoped tool outside a session runs uncached.
+            count(run, Event::Miss);
+            return body.await.map_err(Arc::new);
+        };
+        let nodes = self.nodes(run, resources);
+        let version = nodes
+            .iter()
+            .map(|node| node.version())
+            .fold(0, u64::wrapping_add);
+        let key = (key, version);
+        if let Some(hit) = cache.get(&key) {
+            count(run, Event::Hit);
+            tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
+            return Ok(hit.value);
+        }
+        if let (Verdict::ShortCircuit(detection), Some(run)) = (verdict, run) {
+            run.halt(detection);
+            return pending().await;
+        }
+        count(run, Event::Miss);
+        tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
+        let loaded = cache
+            .try_get_with(key, async {
+                body.await.map(|value| Tagged {
+                    value,
+                    _nodes: nodes,
+                })
+            })
+            .await;
+        if let Some(run) = run {
+            run.record_outcome(signature, loaded.is_err());
+        }
+        loaded.map(|tagged| tagged.value)
+    }
+
+    /// An invalidator call: invalidates its resources, runs the mutation, invalidates them
+    /// again (so no read that overlapped the mutation stays cached) and returns its output
+    /// unchanged. `failed` tells a failed mutation, for retry-storm detection.
+    pub async fn mutate<F: Future>(
+        &'static self,
+        arguments: &[&dyn Debug],
+        resources: &[Cow<'_, str>],
+        failed: fn(&F::Output) -> bool,
+        body: F,
+    ) -> F::Output {
+        let run = session::current();
+        let run = run.as_deref();
+        let signature = self.debug_signature(arguments);
+        if let Some(run) = run {
+            match run.check(self.spec.name, signature) {
+                Verdict::Proceed => {}
+                // A mutation has no cached value to return instead.
+                Verdict::ShortCircuit(detection) => {
+                    run.halt(detection);
+                    return pending().await;
+                }
+                Verdict::Halt => return pending().await,
+            }
+        }
+        count(run, Event::Invalidation(self.spec.resources));
+        tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), resources = ?resources, "invalidate");
+        self.invalidate(run, resources);
+        let output = body.await;
+        self.invalidate(run, resources);
+        if let Some(run) = run {
+            run.record_outcome(signature, failed(&output));
+        }
+        output
+    }
+
+    /// Invalidator arguments join the loop signature through their `Debug` form, so that an
+    /// argument such as an `f64` amount, which cannot be hashed, still tells calls apart.
+    fn debug_signature(&'static self, arguments: &[&dyn Debug]) -> u64 {
+        struct HashWriter<'a>(&'a mut DefaultHasher);
+        impl std::fmt::Write for HashWriter<'_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut hasher = DefaultHasher::new();
+        std::ptr::from_ref(self).hash(&mut hasher);
+        for argument in arguments {
+            // Writing into a hasher cannot fail.
+            let _ = std::fmt::write(
+                &mut HashWriter(&mut hasher),
+                format_args!("{argument:?}\u{1f}"),
+            );
+        }
+        hasher.finish()
+    }
+
+    fn invalidate(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) {
+        for resource in resources {
+            match (self.spec.scope, run) {
+                (Scope::Global, _) => GLOBAL_RESOURCES.invalidate(resource),
+                (Scope::Session, Some(run)) => run.resources.invalidate(resource),
+                // No session: no session entries to reach.
+                (Scope::Session, None) => {}
+            }
+        }
+    }
+
+    /// The resource nodes a read's version is taken from: the global ones, and for a
+    /// session-scoped tool the session's too.
+    fn nodes(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Arc<[Arc<Node>]> {
+        let resolve = || -> Arc<[Arc<Node>]> {
+            let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
+            match (self.spec.scope, run) {
+                (Scope::Session, Some(run)) => global
+                    .chain(resources.iter().map(|r| run.resources.resolve(r)))
+                    .collect(),
+                _ => global.collect(),
+            }
+        };
+        if self.spec.scope == Scope::Global && !self.spec.parameterised {
+            return Arc::clone(self.static_nodes.get_or_init(resolve));
+        }
+        resolve()
+    }
+
+    /// The cache this call reads: the tool's global one, or the session's; `None` for a
+    /// session-scoped tool outside a session.
+    fn cache<K, V>(&'static self, run: Option<&ActiveRun>) -> Option<ToolCache<K, V>>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
+        let erased = match (self.spec.scope, run) {
+            (Scope::Global, _) => {
+                let erased = self.global.get_or_init(|| Box::new(self.build::<K, V>()));
+                return Some(typed::<K, V>(&**erased).clone());
+            }
+            (Scope::Session, None) => return None,
+            (Scope::Session, Some(run)) => run,
+        };
+        let mut caches = erased.caches.lock();
+        let cache = caches
+            .entry(std::ptr::from_ref(self) as usize)
+            .or_insert_with(|| Box::new(self.build::<K, V>()));
+        Some(typed::<K, V>(&**cache).clone())
+    }
+
+    fn build<K, V>(&self) -> ToolCache<K, V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
+        let builder = AsyncCache::builder().maxsize(self.spec.maxsize);
+        match self.spec.ttl_nanos {
+            Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
+            None => builder.build(),
+        }
+    }
+}
+
+fn typed<K, V>(erased: &(dyn Any + Send + Sync)) -> &ToolCache<K, V>
+where
+    K: KeyPart,
+    V: Clone + Send + Sync + 'static,
+{
+    erased.downcast_ref().unwrap_or_else(|| {
+        panic!(
+            "an agent tool's key or value type differs between two of its instantiations; \
+             a generic tool keeps one cache, so its key and return type must not depend on \
+             its generic parameters"
+        )
+    })
+}
