@@ -26,6 +26,7 @@ use parking_lot::Mutex;
 use crate::cache::Inner;
 use crate::flight::{Flight, Outcome, WindowTicket, WindowTrigger, panic_message, propagate_panic};
 use crate::load::{Join, LoadGuard};
+use crate::metrics::Event;
 
 type BatchFuture<K, V, E> = Pin<Box<dyn Future<Output = Result<HashMap<K, V>, E>> + Send>>;
 type BatchFn<K, V, E> = dyn Fn(Vec<K>) -> BatchFuture<K, V, E> + Send + Sync;
@@ -207,7 +208,7 @@ where
     fn send(self: Arc<Self>, batch: Vec<LoadGuard<K, V>>) {
         let task = async move {
             let counters = Arc::clone(&self.inner.counters);
-            counters.loads.incr();
+            counters.count(Event::Load);
             let mut seen = HashSet::with_capacity(batch.len());
             // A key fenced and queued again can sit in one window twice: send it once.
             let keys: Vec<K> = batch
@@ -230,14 +231,14 @@ where
                     }
                 }
                 Ok(Err(error)) => {
-                    counters.load_errors.incr();
+                    counters.count(Event::LoadError);
                     let error: Arc<dyn std::any::Any + Send + Sync> = Arc::new(error);
                     for guard in batch {
                         guard.settle(Outcome::Error(Arc::clone(&error)));
                     }
                 }
                 Err(payload) => {
-                    counters.load_errors.incr();
+                    counters.count(Event::LoadError);
                     let message = panic_message(&*payload);
                     for guard in batch {
                         guard.settle(Outcome::Panicked(Arc::clone(&message)));

@@ -5,7 +5,7 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::AsyncCache;
+use crate::{AsyncCache, Engine};
 
 /// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
 /// TTL, a 5 ms batch window and batches of at most 100 keys.
@@ -36,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) batch_window: Duration,
     pub(crate) max_batch_size: usize,
     pub(crate) warmup_concurrency: usize,
+    pub(crate) engine: Engine,
 }
 
 impl Default for Config {
@@ -46,6 +47,7 @@ impl Default for Config {
             batch_window: Duration::from_millis(5),
             max_batch_size: 100,
             warmup_concurrency: 16,
+            engine: Engine::default(),
         }
     }
 }
@@ -105,6 +107,14 @@ where
     /// How many loads [`warmup`](AsyncCache::warmup) runs at once. Default: 16.
     pub fn warmup_concurrency(mut self, loads: usize) -> Self {
         self.config.warmup_concurrency = loads.max(1);
+        self
+    }
+
+    /// The storage engine: [`Engine::QuickCache`] (the default) or [`Engine::Moka`]. Every
+    /// guarantee holds on both; they differ in speed, memory and eviction order (see
+    /// [`Engine`]).
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.config.engine = engine;
         self
     }
 

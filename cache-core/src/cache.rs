@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::batch::BatchLoader;
 use crate::builder::{AsyncCacheBuilder, Config};
 use crate::flight::SingleFlight;
-use crate::metrics::{CacheMetrics, Counters};
-use crate::store::{Store, Stored};
+use crate::metrics::{CacheMetrics, Counters, Event};
+use crate::store::{Engine, Store, Stored};
 
 /// An in-memory async cache with single-flight loading, batching, per-entry TTL and an LRU
 /// size bound.
@@ -66,8 +66,8 @@ where
     {
         let value = self.store.get(key, self.generation());
         match value {
-            Some(_) => self.counters.hits.incr(),
-            None => self.counters.misses.incr(),
+            Some(_) => self.counters.count(Event::Hit),
+            None => self.counters.count(Event::Miss),
         }
         value
     }
@@ -124,7 +124,7 @@ where
         let counters = Arc::new(Counters::default());
         AsyncCache {
             inner: Arc::new(Inner {
-                store: Store::new(config.capacity, &counters),
+                store: Store::new(config.engine, config.capacity, &counters),
                 flights: SingleFlight::new(),
                 counters,
                 generation: AtomicU64::new(0),
@@ -250,11 +250,7 @@ where
     /// Stores `value` for `ttl` from now (`None`: never expires). Reads do not extend it.
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Option<Duration>) {
         self.inner.fence(&key);
-        let stored = Stored {
-            value,
-            generation: self.inner.generation(),
-            ttl,
-        };
+        let stored = Stored::new(value, self.inner.generation(), ttl);
         self.inner.store.insert(key, stored);
     }
 
@@ -294,6 +290,11 @@ where
         self.inner
             .counters
             .snapshot(size, self.inner.config.capacity)
+    }
+
+    /// The storage engine this cache was built with.
+    pub fn engine(&self) -> Engine {
+        self.inner.config.engine
     }
 
     pub(crate) fn inner(&self) -> &Arc<Inner<K, V>> {

@@ -113,7 +113,8 @@ impl<V: Clone> Flight<V> {
     }
 }
 
-type Shard<K, V> = HashMap<K, Arc<Flight<V>>>;
+/// The flights of the keys that hash to one shard.
+pub(crate) type Shard<K, V> = HashMap<K, Arc<Flight<V>>>;
 
 /// The registry of flights, sharded by key hash so that loads of different keys do not
 /// contend on one lock.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 
 use crate::cache::Inner;
-use crate::flight::{Flight, Outcome, panic_message, propagate_panic};
+use crate::flight::{Flight, Outcome, Shard, panic_message, propagate_panic};
+use crate::metrics::Event;
 use crate::store::Stored;
 
 /// What a caller that missed does next, decided under the key's shard lock.
@@ -35,20 +36,32 @@ where
         make: impl FnOnce(u64) -> Arc<Flight<V>>,
     ) -> Join<V> {
         let generation = self.generation();
-        let mut shard = self.flights.shard(key);
-        // Looking again under the lock that `settle` stores under makes "one load per key"
-        // exact: a caller that missed just before a load settled takes its value.
-        if let Some(value) = self.store.get(key, generation) {
-            return Join::Ready(value);
+        if let Some(joined) = self.join(key, generation, &self.flights.shard(key)) {
+            return joined;
         }
-        if let Some(flight) = shard.get(key) {
-            if flight.generation == generation {
-                return Join::Wait(Arc::clone(flight));
-            }
+        // Leading: clone the key with no lock held (a `String` key allocates), then look
+        // again, since another caller may have started or finished a load meanwhile.
+        let owned = key.clone();
+        let mut shard = self.flights.shard(key);
+        if let Some(joined) = self.join(key, generation, &shard) {
+            return joined;
         }
         let flight = make(generation);
-        shard.insert(key.clone(), Arc::clone(&flight));
+        shard.insert(owned, Arc::clone(&flight));
         Join::Lead(flight)
+    }
+
+    /// The value stored for `key`, or its load of `generation` in flight. Called under the
+    /// shard lock that `settle` stores under, which makes "one load per key" exact: a caller
+    /// that missed just before a load settled takes its value.
+    fn join(&self, key: &K, generation: u64, shard: &Shard<K, V>) -> Option<Join<V>> {
+        if let Some(value) = self.store.get(key, generation) {
+            return Some(Join::Ready(value));
+        }
+        shard
+            .get(key)
+            .filter(|flight| flight.generation == generation)
+            .map(|flight| Join::Wait(Arc::clone(flight)))
     }
 
     /// Ends `flight`: stores the value if the flight is still the key's current one and no
@@ -57,19 +70,20 @@ where
         {
             let mut shard = self.flights.shard(key);
             match shard.remove_entry(key) {
-                Some((key, current)) if Arc::ptr_eq(&current, flight) => {
+                Some((owned, current)) if Arc::ptr_eq(&current, flight) => {
                     if let Outcome::Value(value) = &outcome {
                         if flight.generation == self.generation() {
-                            let stored = Stored {
-                                value: value.clone(),
-                                generation: flight.generation,
-                                ttl: self.config.default_ttl,
-                            };
-                            self.store.insert(key.clone(), stored);
+                            let stored = Stored::new(
+                                value.clone(),
+                                flight.generation,
+                                self.config.default_ttl,
+                            );
+                            // The registry's own copy of the key: no clone under the lock.
+                            self.store.insert(owned, stored);
                             // A `clear` that came between the check and the insert: lookups
                             // ignore the entry already (wrong generation); drop it too.
                             if flight.generation != self.generation() {
-                                self.store.remove(&key);
+                                self.store.remove(key);
                             }
                         }
                     }
@@ -112,20 +126,20 @@ where
             }
         };
         let guard = LoadGuard::new(Arc::clone(self), key, flight);
-        self.counters.loads.incr();
+        self.counters.count(Event::Load);
         match AssertUnwindSafe(init).catch_unwind().await {
             Ok(Ok(value)) => {
                 guard.settle(Outcome::Value(value.clone()));
                 Ok(value)
             }
             Ok(Err(error)) => {
-                self.counters.load_errors.incr();
+                self.counters.count(Event::LoadError);
                 let error = Arc::new(error);
                 guard.settle(Outcome::Error(Arc::clone(&error) as _));
                 Err(error)
             }
             Err(payload) => {
-                self.counters.load_errors.incr();
+                self.counters.count(Event::LoadError);
                 guard.settle(Outcome::Panicked(panic_message(&*payload)));
                 resume_unwind(payload)
             }
@@ -225,15 +239,15 @@ where
         E: Send + Sync + 'static,
     {
         let counters = Arc::clone(&self.inner.counters);
-        counters.loads.incr();
+        counters.count(Event::Load);
         match AssertUnwindSafe(init).catch_unwind().await {
             Ok(Ok(value)) => self.settle(Outcome::Value(value)),
             Ok(Err(error)) => {
-                counters.load_errors.incr();
+                counters.count(Event::LoadError);
                 self.settle(Outcome::Error(Arc::new(error)));
             }
             Err(payload) => {
-                counters.load_errors.incr();
+                counters.count(Event::LoadError);
                 self.settle(Outcome::Panicked(panic_message(&*payload)));
             }
         }

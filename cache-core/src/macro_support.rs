@@ -10,7 +10,7 @@ use std::hash::Hash;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{AsyncCache, CacheMetrics};
+use crate::{AsyncCache, CacheMetrics, Engine};
 
 /// The cache of one cached function, created on first use. Usable from any runtime.
 pub struct CacheSlot {
@@ -117,13 +117,15 @@ fn type_changed() -> ! {
 }
 
 /// Builds the cache of a cached function: `maxsize` entries, each living `ttl_nanos`
-/// (`None`: forever).
-pub fn build<K, V>(maxsize: u64, ttl_nanos: Option<u64>) -> AsyncCache<K, V>
+/// (`None`: forever), stored in `engine` (`None`: the default engine).
+pub fn build<K, V>(maxsize: u64, ttl_nanos: Option<u64>, engine: Option<Engine>) -> AsyncCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    let builder = AsyncCache::builder().maxsize(maxsize);
+    let builder = AsyncCache::builder()
+        .maxsize(maxsize)
+        .engine(engine.unwrap_or_default());
     match ttl_nanos {
         None => builder.build(),
         Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),

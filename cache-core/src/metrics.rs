@@ -44,20 +44,62 @@ pub struct CacheMetrics {
 }
 
 /// The live counters behind [`CacheMetrics`].
-#[derive(Default)]
+///
+/// Every counter is striped: each thread adds to the stripe of its own, one cache line holding
+/// all six counters of that stripe, so threads that hit, miss, load or evict on one cache at
+/// once never write to the same line. Reading sums the stripes.
 pub(crate) struct Counters {
-    pub(crate) hits: StripedCounter,
-    pub(crate) misses: StripedCounter,
-    pub(crate) loads: Counter,
-    pub(crate) load_errors: Counter,
-    pub(crate) evictions: Counter,
-    pub(crate) expirations: Counter,
+    stripes: [Stripe; STRIPES],
+}
+
+/// What a counter counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Event {
+    Hit,
+    Miss,
+    Load,
+    LoadError,
+    Eviction,
+    Expiration,
+}
+
+const STRIPES: usize = 16;
+
+/// The counters of one stripe, on a line of their own (128 bytes: two 64-byte lines, as
+/// adjacent-line prefetching pairs them).
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe([AtomicU64; 6]);
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            stripes: std::array::from_fn(|_| Stripe::default()),
+        }
+    }
 }
 
 impl Counters {
+    #[inline]
+    pub(crate) fn count(&self, event: Event) {
+        self.add(event, 1);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, event: Event, n: u64) {
+        self.stripes[stripe_index()].0[event as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sum(&self, event: Event) -> u64 {
+        self.stripes
+            .iter()
+            .map(|stripe| stripe.0[event as usize].load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub(crate) fn snapshot(&self, size: u64, capacity: Option<u64>) -> CacheMetrics {
-        let hits = self.hits.sum();
-        let misses = self.misses.sum();
+        let hits = self.sum(Event::Hit);
+        let misses = self.sum(Event::Miss);
         let total = hits + misses;
         CacheMetrics {
             hits,
@@ -70,82 +112,24 @@ impl Counters {
             } else {
                 hits as f64 / total as f64
             },
-            loads: self.loads.get(),
-            load_errors: self.load_errors.get(),
-            evictions: self.evictions.get(),
-            expirations: self.expirations.get(),
+            loads: self.sum(Event::Load),
+            load_errors: self.sum(Event::LoadError),
+            evictions: self.sum(Event::Eviction),
+            expirations: self.sum(Event::Expiration),
         }
     }
 
     /// `clear` resets the lookup counters, as the Python original does; the load and removal
     /// counters keep counting.
     pub(crate) fn reset_lookups(&self) {
-        self.hits.reset();
-        self.misses.reset();
-    }
-}
-
-/// A plain counter for events that are rare next to lookups.
-#[derive(Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    pub(crate) fn incr(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-const STRIPES: usize = 16;
-
-/// A counter for the hit path: each thread adds to its own cache line, so threads that hit
-/// the same cache do not contend on one atomic. Reading sums the stripes.
-pub(crate) struct StripedCounter {
-    stripes: [Stripe; STRIPES],
-}
-
-#[repr(align(128))]
-#[derive(Default)]
-struct Stripe(AtomicU64);
-
-impl Default for StripedCounter {
-    fn default() -> Self {
-        StripedCounter {
-            stripes: std::array::from_fn(|_| Stripe::default()),
-        }
-    }
-}
-
-impl StripedCounter {
-    #[inline]
-    pub(crate) fn incr(&self) {
-        self.add(1);
-    }
-
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.stripes[stripe_index()]
-            .0
-            .fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn sum(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|stripe| stripe.0.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    pub(crate) fn reset(&self) {
         for stripe in &self.stripes {
-            stripe.0.store(0, Ordering::Relaxed);
+            stripe.0[Event::Hit as usize].store(0, Ordering::Relaxed);
+            stripe.0[Event::Miss as usize].store(0, Ordering::Relaxed);
         }
     }
 }
 
+/// This thread's stripe: threads take stripes in turn as they first count.
 #[inline]
 fn stripe_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -160,19 +144,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn striped_counter_sums_across_threads() {
-        let counter = StripedCounter::default();
+    fn striped_counters_sum_across_threads_and_reset_only_lookups() {
+        let counters = Counters::default();
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
                     for _ in 0..10_000 {
-                        counter.incr();
+                        counters.count(Event::Hit);
+                        counters.count(Event::Load);
                     }
+                    counters.add(Event::Miss, 5);
                 });
             }
         });
-        assert_eq!(counter.sum(), 80_000);
-        counter.reset();
-        assert_eq!(counter.sum(), 0);
+        assert_eq!(counters.sum(Event::Hit), 80_000);
+        assert_eq!(counters.sum(Event::Miss), 40);
+        counters.reset_lookups();
+        let m = counters.snapshot(0, None);
+        assert_eq!((m.hits, m.misses, m.loads), (0, 0, 80_000));
     }
 }

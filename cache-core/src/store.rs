@@ -1,30 +1,87 @@
 //! The storage seam: where values live between loads.
 //!
 //! Everything above this module (single-flight loading, batching, fencing, metrics) talks to a
-//! [`Store`] and never to an engine directly, so a second engine is one more variant here.
+//! [`Store`] and never to an engine directly, so an engine is one more variant here. The
+//! engines are [`MokaStore`] and [`QuickStore`]; users pick one per cache with [`Engine`].
 //!
 //! Every stored value carries the cache *generation* it was loaded in. `clear` bumps the
 //! generation, which makes every older entry invisible at once, whatever the engine's own
 //! bookkeeping of bulk invalidation is (moka's `invalidate_all` compares timestamps, which a
-//! coarse clock could tie).
+//! coarse clock could tie; quick_cache clears shard by shard).
+
+mod moka_store;
+mod quick_store;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::notification::RemovalCause;
-use moka::policy::EvictionPolicy;
-
 use crate::metrics::Counters;
+
+use self::moka_store::MokaStore;
+use self::quick_store::QuickStore;
+
+/// The storage engine of a cache, chosen with
+/// [`AsyncCacheBuilder::engine`](crate::AsyncCacheBuilder::engine) or the `engine = "..."`
+/// option of the cache attributes.
+///
+/// Both engines keep every guarantee of [`AsyncCache`](crate::AsyncCache) (single-flight
+/// loading, fencing, per-entry TTL, an exact size bound, metrics); they differ in speed, memory
+/// and which entry goes when the cache is full.
+///
+/// | engine | reads | eviction when full | memory |
+/// |---|---|---|---|
+/// | [`QuickCache`](Engine::QuickCache) (default) | a shared read lock and a reference bit | CLOCK-Pro: LRU-like, a read gives a second chance; a new key must be read (or seen recently) before the next arrives to stay | compact |
+/// | [`Moka`](Engine::Moka) | lock-free lookup, then each read is queued for the policy | strict LRU | larger |
+///
+/// ```
+/// use cache_core::{AsyncCache, Engine};
+///
+/// let strict_lru: AsyncCache<u64, String> =
+///     AsyncCache::builder().maxsize(1_000).engine(Engine::Moka).build();
+/// assert_eq!(strict_lru.engine(), Engine::Moka);
+/// assert_eq!(AsyncCache::<u64, u64>::new().engine(), Engine::QuickCache);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Engine {
+    /// [quick_cache](https://docs.rs/quick_cache): the fastest reads and the least memory.
+    #[default]
+    QuickCache,
+    /// [moka](https://docs.rs/moka) in LRU mode: the least recently used entry always goes first.
+    Moka,
+}
 
 /// A value as an engine holds it.
 #[derive(Clone)]
 pub(crate) struct Stored<V> {
     pub(crate) value: V,
     pub(crate) generation: u64,
-    /// Time to live from insertion; `None` never expires. Fixed at insert.
-    pub(crate) ttl: Option<Duration>,
+    /// `None` never expires. Fixed at insert: reads never extend it.
+    pub(crate) expires_at: Option<Instant>,
+}
+
+impl<V> Stored<V> {
+    /// `value`, loaded in `generation`, living `ttl` from now (`None`: forever; a TTL too
+    /// large to add to the clock also never expires).
+    pub(crate) fn new(value: V, generation: u64, ttl: Option<Duration>) -> Self {
+        Stored {
+            value,
+            generation,
+            expires_at: ttl.and_then(|ttl| Instant::now().checked_add(ttl)),
+        }
+    }
+
+    pub(crate) fn is_expired_at(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|expires_at| now >= expires_at)
+    }
+
+    /// How long the entry has left at `now`; `None` never expires.
+    pub(crate) fn time_left(&self, now: Instant) -> Option<Duration> {
+        self.expires_at
+            .map(|expires_at| expires_at.saturating_duration_since(now))
+    }
 }
 
 /// The engine behind one cache.
@@ -32,6 +89,7 @@ pub(crate) enum Store<K, V> {
     /// `maxsize(0)`: nothing is ever stored.
     Disabled,
     Moka(MokaStore<K, V>),
+    QuickCache(QuickStore<K, V>),
 }
 
 impl<K, V> Store<K, V>
@@ -39,10 +97,13 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
-        match capacity {
-            Some(0) => Store::Disabled,
-            capacity => Store::Moka(MokaStore::new(capacity, counters)),
+    pub(crate) fn new(engine: Engine, capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+        match (capacity, engine) {
+            (Some(0), _) => Store::Disabled,
+            (capacity, Engine::Moka) => Store::Moka(MokaStore::new(capacity, counters)),
+            (capacity, Engine::QuickCache) => {
+                Store::QuickCache(QuickStore::new(capacity, counters))
+            }
         }
     }
 
@@ -55,17 +116,14 @@ where
     {
         match self {
             Store::Disabled => None,
-            Store::Moka(store) => store
-                .cache
-                .get(key)
-                .filter(|stored| stored.generation == generation)
-                .map(|stored| stored.value),
+            Store::Moka(store) => store.get(key, generation),
+            Store::QuickCache(store) => store.get(key, generation),
         }
     }
 
     /// Whether `key` has a live value, without touching its recency. An entry of an older
-    /// generation is gone from moka's point of view too (`clear` calls `invalidate_all`), but
-    /// for a few instructions after a load fenced by `clear` stores and unstores its value.
+    /// generation is gone from the engine too (`clear` empties it), but for a few instructions
+    /// after a load fenced by `clear` stores and unstores its value.
     pub(crate) fn contains<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,
@@ -73,7 +131,8 @@ where
     {
         match self {
             Store::Disabled => false,
-            Store::Moka(store) => store.cache.contains_key(key),
+            Store::Moka(store) => store.contains(key),
+            Store::QuickCache(store) => store.contains(key),
         }
     }
 
@@ -81,6 +140,7 @@ where
         match self {
             Store::Disabled => {}
             Store::Moka(store) => store.insert(key, stored),
+            Store::QuickCache(store) => store.insert(key, stored),
         }
     }
 
@@ -91,7 +151,8 @@ where
     {
         match self {
             Store::Disabled => {}
-            Store::Moka(store) => store.cache.invalidate(key),
+            Store::Moka(store) => store.remove(key),
+            Store::QuickCache(store) => store.remove(key),
         }
     }
 
@@ -100,7 +161,8 @@ where
     pub(crate) fn clear(&self) {
         match self {
             Store::Disabled => {}
-            Store::Moka(store) => store.cache.invalidate_all(),
+            Store::Moka(store) => store.clear(),
+            Store::QuickCache(store) => store.clear(),
         }
     }
 
@@ -108,78 +170,11 @@ where
     pub(crate) fn settled_len(&self) -> u64 {
         match self {
             Store::Disabled => 0,
-            Store::Moka(store) => {
-                store.cache.run_pending_tasks();
-                store.cache.entry_count()
-            }
+            Store::Moka(store) => store.settled_len(),
+            Store::QuickCache(store) => store.settled_len(),
         }
     }
 }
 
-/// moka with an exact LRU bound and per-entry time to live.
-pub(crate) struct MokaStore<K, V> {
-    cache: moka::sync::Cache<K, Stored<V>>,
-    bounded: bool,
-}
-
-impl<K, V> MokaStore<K, V>
-where
-    K: Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
-        let counters = Arc::clone(counters);
-        let mut builder = moka::sync::Cache::builder()
-            // LRU rather than moka's default TinyLFU: an `async_lru` user expects the least
-            // recently used entry to go, and TinyLFU may refuse a brand-new key outright.
-            .eviction_policy(EvictionPolicy::lru())
-            .expire_after(PerEntryTtl)
-            .eviction_listener(move |_key, _value, cause| counters.record_removal(cause));
-        if let Some(capacity) = capacity {
-            builder = builder.max_capacity(capacity);
-        }
-        MokaStore {
-            cache: builder.build(),
-            bounded: capacity.is_some(),
-        }
-    }
-
-    fn insert(&self, key: K, stored: Stored<V>) {
-        self.cache.insert(key, stored);
-        if self.bounded {
-            // moka applies recency and the size bound lazily, in batches. Applying them at
-            // each insert keeps the bound exact and the eviction order truly LRU (a read
-            // before an insert promotes its key), for about 10% of moka's own insert cost.
-            self.cache.run_pending_tasks();
-        }
-    }
-}
-
-/// Each entry expires after the TTL it was inserted with; reads never extend it.
-struct PerEntryTtl;
-
-impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &K, value: &Stored<V>, _now: Instant) -> Option<Duration> {
-        value.ttl
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &K,
-        value: &Stored<V>,
-        _now: Instant,
-        _remaining: Option<Duration>,
-    ) -> Option<Duration> {
-        value.ttl
-    }
-}
-
-impl Counters {
-    fn record_removal(&self, cause: RemovalCause) {
-        match cause {
-            RemovalCause::Size => self.evictions.incr(),
-            RemovalCause::Expired => self.expirations.incr(),
-            RemovalCause::Explicit | RemovalCause::Replaced => {}
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

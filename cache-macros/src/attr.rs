@@ -20,7 +20,14 @@ impl Kind {
         match self {
             Kind::Lru => Grammar {
                 attribute: "async_lru",
-                options: &["maxsize", "skip_args", "key", "result", "detached"],
+                options: &[
+                    "maxsize",
+                    "skip_args",
+                    "key",
+                    "result",
+                    "detached",
+                    "engine",
+                ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
                         "for entries that expire, use `#[async_ttl(time_to_live = <seconds>)]`",
@@ -37,6 +44,7 @@ impl Kind {
                     "key",
                     "result",
                     "detached",
+                    "engine",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -51,6 +59,7 @@ fn common_hint(option: &str) -> Option<&'static str> {
     match option {
         "size" | "max_size" | "capacity" => Some("did you mean `maxsize`?"),
         "skip" | "skip_arg" => Some("did you mean `skip_args`?"),
+        "backend" | "store" | "storage" => Some("did you mean `engine`?"),
         _ => None,
     }
 }
@@ -64,6 +73,58 @@ pub(crate) struct Options {
     pub(crate) key: Option<Expr>,
     pub(crate) result: Option<bool>,
     pub(crate) detached: Option<bool>,
+    /// `None`: the runtime's default engine.
+    pub(crate) engine: Option<Engine>,
+}
+
+/// A storage engine of `cache_core::Engine`, by the name the `engine` option takes.
+#[derive(Clone, Copy)]
+pub(crate) enum Engine {
+    Moka,
+    QuickCache,
+}
+
+impl Engine {
+    /// Every engine, as `(option value, variant of cache_core::Engine)`.
+    const NAMES: [(&'static str, Engine); 2] =
+        [("quick_cache", Engine::QuickCache), ("moka", Engine::Moka)];
+
+    /// The variant's name in `cache_core::Engine`.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Engine::Moka => "Moka",
+            Engine::QuickCache => "QuickCache",
+        }
+    }
+
+    // Input:  `engine = "moka"`
+    // Output: `Engine::Moka`, or an error at the string that lists the engines
+    fn parse(value: &Expr) -> syn::Result<Self> {
+        let name = args::string("engine", value).map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                "`engine` takes a string: `engine = \"quick_cache\"` or `engine = \"moka\"`",
+            )
+        })?;
+        Engine::NAMES
+            .iter()
+            .find(|(known, _)| *known == name.value())
+            .map(|(_, engine)| *engine)
+            .ok_or_else(|| {
+                let allowed = Engine::NAMES
+                    .iter()
+                    .map(|(known, _)| format!("`\"{known}\"`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown engine `{}`: `engine` takes {allowed}",
+                        name.value()
+                    ),
+                )
+            })
+    }
 }
 
 impl Options {
@@ -86,6 +147,7 @@ impl Options {
             key: None,
             result: None,
             detached: None,
+            engine: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
@@ -97,6 +159,7 @@ impl Options {
                 }
                 "result" => options.result = Some(args::boolean(option, &value)?),
                 "detached" => options.detached = Some(args::boolean(option, &value)?),
+                "engine" => options.engine = Some(Engine::parse(&value)?),
                 // `key`, the last option the grammar allows.
                 _ => options.key = Some(value),
             }

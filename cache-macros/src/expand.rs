@@ -86,7 +86,7 @@ impl<'a> Expansion<'a> {
 
     // Input:  `async fn user(id: u64) -> User { body }`
     // Output: `async fn user(id: u64) -> User {
-    //              let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None));
+    //              let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None, None));
     //              let key = key_part(&id);
     //              cache.get_with_detached(key, async move { body }).await
     //          }`
@@ -101,12 +101,21 @@ impl<'a> Expansion<'a> {
             Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
             None => quote!(::core::option::Option::None),
         };
+        let engine = match self.options.engine {
+            Some(engine) => {
+                let variant = syn::Ident::new(engine.variant(), Span::call_site());
+                quote!(::core::option::Option::Some(::cache_core::__private::Engine::#variant))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let key_expr = self.key_expr();
         let call = self.call();
         quote! {
             #(#attrs)*
             #vis #sig {
-                let #cache = #slot.get_or_init(|| ::cache_core::__private::build(#maxsize, #ttl));
+                let #cache = #slot.get_or_init(|| {
+                    ::cache_core::__private::build(#maxsize, #ttl, #engine)
+                });
                 let #key = #key_expr;
                 #call
             }

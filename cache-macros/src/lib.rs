@@ -16,7 +16,7 @@
 //!
 //! ```text
 //! pub async fn user(id: u64, name: &str) -> User {
-//!     let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None));
+//!     let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None, None));
 //!     let key = (key_part(&id), borrowed_key_part::<str>(name));   // (u64, String)
 //!     cache.get_with(key, async move { body }).await
 //! }
@@ -61,6 +61,7 @@ use crate::attr::Kind;
 /// | `key = <expr>` | the arguments | key each call by this expression instead |
 /// | `result = <bool>` | `true` for a return type ending in `Result` | cache only `Ok` values |
 /// | `detached = <bool>` | `true` when every argument is owned | load in a task of its own |
+/// | `engine = "<name>"` | `"quick_cache"` | the storage engine: `"quick_cache"` or `"moka"` (strict LRU), see `cache_core::Engine` |
 ///
 /// The key is the owned non-skipped arguments: `u64` as itself, `&str` as `String`, `&T` as
 /// `T::Owned`; each must be `Clone + Hash + Eq + Send + Sync + 'static`.
@@ -186,6 +187,32 @@ use crate::attr::Kind;
 /// }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// assert_eq!(local(2).await, local_by_hand(2).await);
+/// # }
+/// ```
+///
+/// `engine = "moka"` stores the entries in moka, whose eviction order is strictly
+/// least-recently-used; the default `"quick_cache"` reads faster and uses less memory:
+///
+/// ```
+/// # use cache_core::async_lru;
+/// #[async_lru(maxsize = 2, engine = "moka")]
+/// async fn strict(n: u64) -> u64 {
+///     n * 2
+/// }
+///
+/// // The same without the macro:
+/// static STRICT: std::sync::LazyLock<cache_core::AsyncCache<u64, u64>> =
+///     std::sync::LazyLock::new(|| {
+///         cache_core::AsyncCache::builder()
+///             .maxsize(2)
+///             .engine(cache_core::Engine::Moka)
+///             .build()
+///     });
+/// async fn strict_by_hand(n: u64) -> u64 {
+///     STRICT.get_with_detached(n, async move { n * 2 }).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(strict(1).await, strict_by_hand(1).await);
 /// # }
 /// ```
 #[proc_macro_attribute]

@@ -1,11 +1,13 @@
 //! DataLoader batching fused with the cache, including across runtimes that come and go.
+//!
+//! Every test runs on each storage engine (`name::quick_cache`, `name::moka`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use cache_core::{AsyncCache, BatchLoader};
+use cache_core::{AsyncCache, BatchLoader, Engine};
 use futures_util::future::join_all;
 use tokio::sync::Notify;
 use tokio::time::{sleep, timeout};
@@ -47,17 +49,23 @@ impl Backend {
     }
 }
 
-fn cache(window_ms: u64, max: usize) -> AsyncCache<u64, u64> {
+fn cache(engine: Engine, window_ms: u64, max: usize) -> AsyncCache<u64, u64> {
     AsyncCache::builder()
+        .engine(engine)
         .maxsize(10_000)
         .batch_window(Duration::from_millis(window_ms))
         .max_batch_size(max)
         .build()
 }
 
-#[tokio::test]
-async fn concurrent_loads_in_one_window_go_out_as_one_call_with_duplicates_sent_once() {
-    let cache = cache(20, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn concurrent_loads_in_one_window_go_out_as_one_call_with_duplicates_sent_once
+);
+async fn concurrent_loads_in_one_window_go_out_as_one_call_with_duplicates_sent_once(
+    engine: Engine,
+) {
+    let cache = cache(engine, 20, 100);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::ZERO);
     let keys = [1, 3, 5, 3, 1, 7];
@@ -72,9 +80,12 @@ async fn concurrent_loads_in_one_window_go_out_as_one_call_with_duplicates_sent_
     assert_eq!((m.loads, m.misses, m.size), (1, 6, 4));
 }
 
-#[tokio::test]
-async fn a_full_window_goes_out_at_once_and_the_rest_in_the_next_window() {
-    let cache = cache(200, 3);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn a_full_window_goes_out_at_once_and_the_rest_in_the_next_window
+);
+async fn a_full_window_goes_out_at_once_and_the_rest_in_the_next_window(engine: Engine) {
+    let cache = cache(engine, 200, 3);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::ZERO);
     let started = tokio::time::Instant::now();
@@ -86,9 +97,12 @@ async fn a_full_window_goes_out_at_once_and_the_rest_in_the_next_window() {
     assert!(started.elapsed() >= Duration::from_millis(200));
 }
 
-#[tokio::test]
-async fn cached_and_loading_keys_are_not_sent_again() {
-    let cache = cache(20, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn cached_and_loading_keys_are_not_sent_again
+);
+async fn cached_and_loading_keys_are_not_sent_again(engine: Engine) {
+    let cache = cache(engine, 20, 100);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::from_millis(50));
     cache.insert(1, 111);
@@ -124,9 +138,12 @@ async fn cached_and_loading_keys_are_not_sent_again() {
     assert_eq!(backend.calls(), [vec![5]]);
 }
 
-#[tokio::test]
-async fn a_key_missing_from_the_map_loads_as_none_and_is_not_cached() {
-    let cache = cache(5, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn a_key_missing_from_the_map_loads_as_none_and_is_not_cached
+);
+async fn a_key_missing_from_the_map_loads_as_none_and_is_not_cached(engine: Engine) {
+    let cache = cache(engine, 5, 100);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::ZERO);
     assert_eq!(loader.load(2).await.unwrap(), None);
@@ -135,9 +152,12 @@ async fn a_key_missing_from_the_map_loads_as_none_and_is_not_cached() {
     assert_eq!(backend.calls().len(), 2, "a missing key is asked again");
 }
 
-#[tokio::test]
-async fn a_batch_error_reaches_every_key_of_the_batch_and_nothing_is_cached() {
-    let cache = cache(20, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn a_batch_error_reaches_every_key_of_the_batch_and_nothing_is_cached
+);
+async fn a_batch_error_reaches_every_key_of_the_batch_and_nothing_is_cached(engine: Engine) {
+    let cache = cache(engine, 20, 100);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::ZERO);
     let results = join_all([1, 999, 5].map(|k| loader.load(k))).await;
@@ -148,9 +168,12 @@ async fn a_batch_error_reaches_every_key_of_the_batch_and_nothing_is_cached() {
     assert_eq!(cache.metrics().load_errors, 1);
 }
 
-#[tokio::test]
-async fn a_panicking_batch_function_reaches_every_waiter_as_a_panic() {
-    let cache = cache(5, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn a_panicking_batch_function_reaches_every_waiter_as_a_panic
+);
+async fn a_panicking_batch_function_reaches_every_waiter_as_a_panic(engine: Engine) {
+    let cache = cache(engine, 5, 100);
     let loader = cache.batch_loader(|_keys: Vec<u64>| async {
         if true {
             panic!("batch exploded");
@@ -176,9 +199,12 @@ async fn a_panicking_batch_function_reaches_every_waiter_as_a_panic() {
     assert_eq!(cache.get_with(1, async { 1 }).await, 1);
 }
 
-#[tokio::test]
-async fn invalidate_fences_a_batch_load_in_flight() {
-    let cache = cache(5, 100);
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn invalidate_fences_a_batch_load_in_flight
+);
+async fn invalidate_fences_a_batch_load_in_flight(engine: Engine) {
+    let cache = cache(engine, 5, 100);
     let backend = Backend::default();
     let loader = backend.loader(&cache, Duration::from_millis(100));
     let in_flight = tokio::spawn({
@@ -199,17 +225,29 @@ async fn invalidate_fences_a_batch_load_in_flight() {
 
 type Shared = (AsyncCache<u64, u64>, BatchLoader<u64, u64, String>, Backend);
 
-static SHARED: LazyLock<Shared> = LazyLock::new(|| {
-    let cache = cache(30, 1_000);
-    let backend = Backend::default();
-    let loader = backend.loader(&cache, Duration::from_millis(10));
-    (cache, loader, backend)
-});
+/// One cache, loader and backend per engine, in statics that outlive every runtime.
+fn shared(engine: Engine) -> &'static Shared {
+    fn make(engine: Engine) -> Shared {
+        let cache = cache(engine, 30, 1_000);
+        let backend = Backend::default();
+        let loader = backend.loader(&cache, Duration::from_millis(10));
+        (cache, loader, backend)
+    }
+    static QUICK_CACHE: LazyLock<Shared> = LazyLock::new(|| make(Engine::QuickCache));
+    static MOKA: LazyLock<Shared> = LazyLock::new(|| make(Engine::Moka));
+    match engine {
+        Engine::Moka => &MOKA,
+        _ => &QUICK_CACHE,
+    }
+}
 
+tests::test_on_every_engine!(
+    #[test]
+    fn batching_keeps_working_across_runtimes_that_are_created_and_dropped
+);
 /// The Python original hangs here: its timer task dies with the first event loop.
-#[test]
-fn batching_keeps_working_across_runtimes_that_are_created_and_dropped() {
-    let (cache, loader, backend) = &*SHARED;
+fn batching_keeps_working_across_runtimes_that_are_created_and_dropped(engine: Engine) {
+    let (cache, loader, backend) = shared(engine);
     for round in 0..5_u64 {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -230,12 +268,15 @@ fn batching_keeps_working_across_runtimes_that_are_created_and_dropped() {
     assert_eq!(cache.metrics().size, 100);
 }
 
+tests::test_on_every_engine!(
+    #[test]
+    fn a_runtime_dropped_mid_batch_strands_no_caller_elsewhere
+);
 /// A runtime shuts down while the batch call it started runs; callers on another runtime that
 /// wait on those keys queue them again and get their values.
-#[test]
-fn a_runtime_dropped_mid_batch_strands_no_caller_elsewhere() {
+fn a_runtime_dropped_mid_batch_strands_no_caller_elsewhere(engine: Engine) {
     // Ten keys fill a batch, so the doomed runtime's tenth caller sends it at once.
-    let cache = cache(50, 10);
+    let cache = cache(engine, 50, 10);
     let calls = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
     let loader = cache.batch_loader({

@@ -1,10 +1,12 @@
 //! Invalidation wins over loads in flight: `invalidate`, `clear` and `insert` fence them.
+//!
+//! Every test runs on each storage engine (`name::quick_cache`, `name::moka`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 use tokio::sync::Notify;
 use tokio::time::{sleep, timeout};
 
@@ -34,9 +36,14 @@ async fn start_blocked_load(
     task
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalidate_during_a_load_keeps_its_value_out_of_the_cache_and_out_of_later_gets() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invalidate_during_a_load_keeps_its_value_out_of_the_cache_and_out_of_later_gets
+);
+async fn invalidate_during_a_load_keeps_its_value_out_of_the_cache_and_out_of_later_gets(
+    engine: Engine,
+) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let release = Arc::new(Notify::new());
     let old = start_blocked_load(&cache, 1, &release).await;
     let old_waiter = tokio::spawn({
@@ -67,9 +74,12 @@ async fn invalidate_during_a_load_keeps_its_value_out_of_the_cache_and_out_of_la
     assert_eq!(cache.metrics().loads, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clear_during_a_load_keeps_its_value_out_of_the_cache() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clear_during_a_load_keeps_its_value_out_of_the_cache
+);
+async fn clear_during_a_load_keeps_its_value_out_of_the_cache(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let release = Arc::new(Notify::new());
     let old = start_blocked_load(&cache, 1, &release).await;
 
@@ -81,9 +91,12 @@ async fn clear_during_a_load_keeps_its_value_out_of_the_cache() {
     assert_eq!(cache.get(&1), Some(3));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_load_started_after_clear_is_not_joined_to_one_started_before() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_started_after_clear_is_not_joined_to_one_started_before
+);
+async fn a_load_started_after_clear_is_not_joined_to_one_started_before(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let release_old = Arc::new(Notify::new());
     let old = start_blocked_load(&cache, 1, &release_old).await;
     cache.clear();
@@ -98,9 +111,12 @@ async fn a_load_started_after_clear_is_not_joined_to_one_started_before() {
     assert_eq!(cache.get(&1), Some(2));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insert_during_a_load_is_not_overwritten_by_it() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn insert_during_a_load_is_not_overwritten_by_it
+);
+async fn insert_during_a_load_is_not_overwritten_by_it(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let release = Arc::new(Notify::new());
     let old = start_blocked_load(&cache, 1, &release).await;
     cache.insert(1, 50);
@@ -109,11 +125,14 @@ async fn insert_during_a_load_is_not_overwritten_by_it() {
     assert_eq!(cache.get(&1), Some(50));
 }
 
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_after_invalidate_are_never_stale_under_contention
+);
 /// Readers and a writer race on one key against a backend that versions every write. A read
 /// that starts after an invalidation has returned must see that write or a later one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_after_invalidate_are_never_stale_under_contention() {
-    let cache = AsyncCache::<u64, u64>::new();
+async fn reads_after_invalidate_are_never_stale_under_contention(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let backend = Arc::new(AtomicU64::new(0));
     // The newest version whose invalidation has returned.
     let published = Arc::new(AtomicU64::new(0));
@@ -169,10 +188,16 @@ async fn reads_after_invalidate_are_never_stale_under_contention() {
     assert_eq!(stale.load(Ordering::SeqCst), 0, "stale reads");
 }
 
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_after_clear_from_plain_threads_are_never_stale
+);
 /// The same race with `clear` called from plain OS threads.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reads_after_clear_from_plain_threads_are_never_stale() {
-    let cache = AsyncCache::<u64, u64>::builder().maxsize(64).build();
+async fn reads_after_clear_from_plain_threads_are_never_stale(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder()
+        .maxsize(64)
+        .engine(engine)
+        .build();
     let backend = Arc::new(AtomicU64::new(0));
     let published = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,20 +1,25 @@
 //! Single-flight loading under real concurrency: herds, error storms, cancelled and panicking
 //! leaders.
+//!
+//! Every test runs on each storage engine (`name::quick_cache`, `name::moka`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 use tokio::sync::Notify;
 use tokio::time::{sleep, timeout};
 
 /// Any test that would hang fails after this instead.
 const HANG: Duration = Duration::from_secs(20);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_concurrent_misses_on_one_key_run_one_load() {
-    let cache = AsyncCache::<u64, String>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_thousand_concurrent_misses_on_one_key_run_one_load
+);
+async fn ten_thousand_concurrent_misses_on_one_key_run_one_load(engine: Engine) {
+    let cache = AsyncCache::<u64, String>::builder().engine(engine).build();
     let calls = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..10_000)
         .map(|_| {
@@ -41,9 +46,12 @@ async fn ten_thousand_concurrent_misses_on_one_key_run_one_load() {
     assert_eq!(m.size, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn error_storm_of_100_callers_runs_one_load_and_returns_one_shared_error() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn error_storm_of_100_callers_runs_one_load_and_returns_one_shared_error
+);
+async fn error_storm_of_100_callers_runs_one_load_and_returns_one_shared_error(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let calls = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -109,9 +117,12 @@ impl Gate {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_leader_of_get_with_hands_the_load_to_a_waiter() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_leader_of_get_with_hands_the_load_to_a_waiter
+);
+async fn dropping_the_leader_of_get_with_hands_the_load_to_a_waiter(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let gate = Gate::new();
     let leader = tokio::spawn({
         let (cache, gate) = (cache.clone(), Arc::clone(&gate));
@@ -136,9 +147,14 @@ async fn dropping_the_leader_of_get_with_hands_the_load_to_a_waiter() {
     assert_eq!(cache.get(&1), Some(20));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_caller_of_get_with_detached_neither_strands_nor_restarts_the_load() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_caller_of_get_with_detached_neither_strands_nor_restarts_the_load
+);
+async fn dropping_the_caller_of_get_with_detached_neither_strands_nor_restarts_the_load(
+    engine: Engine,
+) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let gate = Gate::new();
     let first = tokio::spawn({
         let (cache, gate) = (cache.clone(), Arc::clone(&gate));
@@ -158,9 +174,12 @@ async fn dropping_the_caller_of_get_with_detached_neither_strands_nor_restarts_t
     assert_eq!(cache.metrics().loads, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_detached_load_is_cached_even_when_every_caller_is_gone() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_detached_load_is_cached_even_when_every_caller_is_gone
+);
+async fn a_detached_load_is_cached_even_when_every_caller_is_gone(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let gate = Gate::new();
     let only = tokio::spawn({
         let (cache, gate) = (cache.clone(), Arc::clone(&gate));
@@ -180,9 +199,12 @@ async fn a_detached_load_is_cached_even_when_every_caller_is_gone() {
     assert_eq!(cache.get(&1), Some(10));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_loader_never_strands_waiters_or_poisons_the_cache() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_loader_never_strands_waiters_or_poisons_the_cache
+);
+async fn a_panicking_loader_never_strands_waiters_or_poisons_the_cache(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let started = Arc::new(Notify::new());
     let leader = tokio::spawn({
         let (cache, started) = (cache.clone(), Arc::clone(&started));
@@ -224,9 +246,12 @@ async fn a_panicking_loader_never_strands_waiters_or_poisons_the_cache() {
     assert!(cache.metrics().load_errors >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_detached_loader_reaches_every_waiter_as_a_panic() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_detached_loader_reaches_every_waiter_as_a_panic
+);
+async fn a_panicking_detached_loader_reaches_every_waiter_as_a_panic(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let cache = cache.clone();
@@ -254,9 +279,12 @@ async fn a_panicking_detached_loader_reaches_every_waiter_as_a_panic() {
     assert_eq!((m.loads, m.load_errors, m.size), (1, 1, 0));
 }
 
-#[tokio::test]
-async fn callers_with_different_error_types_each_get_a_value_or_their_own_error() {
-    let cache = AsyncCache::<u64, u64>::new();
+tests::test_on_every_engine!(
+    #[tokio::test]
+    async fn callers_with_different_error_types_each_get_a_value_or_their_own_error
+);
+async fn callers_with_different_error_types_each_get_a_value_or_their_own_error(engine: Engine) {
+    let cache = AsyncCache::<u64, u64>::builder().engine(engine).build();
     let gate = Gate::new();
     let failing = tokio::spawn({
         let (cache, gate) = (cache.clone(), Arc::clone(&gate));

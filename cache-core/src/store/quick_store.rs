@@ -1,0 +1,198 @@
+//! The quick_cache engine: lock-light reads, an exact bound, expiry checked on read.
+//!
+//! quick_cache keeps entries in shards, each bounded on its own; a bounded store uses one
+//! shard so that the bound is exactly `maxsize` (several shards would each evict at their
+//! share of it, whatever room the others have). Its policy is CLOCK-Pro: a read only sets a
+//! reference count on the entry (no list to reorder, so reads share the lock), and eviction
+//! gives referenced entries a second chance. With every entry admitted to the hot ring, as
+//! configured here, a cache that fills up and then evicts does so in LRU order for entries
+//! that were read since the last sweep and in insertion order for the others; once full, a new
+//! key waits in a probation slot and stays only if it is read (or was evicted recently) before
+//! the next key arrives, which keeps a scan of one-off keys from flushing the working set.
+//!
+//! quick_cache has no time to live: each entry carries the instant it expires at, checked on
+//! read. Entries stored without a TTL skip the clock read altogether.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, UnitWeighter};
+
+use super::Stored;
+use crate::metrics::{Counters, Event};
+
+/// The share of the bound that CLOCK-Pro's hot ring may fill: all of it, see the module docs.
+const HOT_ALLOCATION: f64 = 1.0;
+
+/// How many entries an unbounded store is sized for up front (it grows past this as needed).
+const UNBOUNDED_ESTIMATE: usize = 4_096;
+
+type Engine<K, V> = Cache<K, Stored<V>, UnitWeighter, DefaultHashBuilder, CountRemovals>;
+
+/// quick_cache (`sync::Cache`) with an exact bound and per-entry expiry.
+pub(crate) struct QuickStore<K, V> {
+    cache: Engine<K, V>,
+    /// Set once an entry with a TTL was stored: from then on `settled_len` sweeps expired
+    /// entries, so that `size` drops once they expire even if nobody reads them.
+    expiring: AtomicBool,
+    counters: Arc<Counters>,
+}
+
+impl<K, V> QuickStore<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+        let mut options = OptionsBuilder::new();
+        match capacity {
+            Some(capacity) => options
+                .shards(1)
+                .estimated_items_capacity(usize::try_from(capacity).unwrap_or(usize::MAX))
+                .weight_capacity(capacity)
+                .hot_allocation(HOT_ALLOCATION),
+            // Nothing to be exact about: the default shard count spreads writers.
+            None => options
+                .estimated_items_capacity(UNBOUNDED_ESTIMATE)
+                .weight_capacity(u64::MAX),
+        };
+        let options = options
+            .build()
+            .expect("every required quick_cache option is set");
+        let lifecycle = CountRemovals {
+            counters: Arc::clone(counters),
+        };
+        QuickStore {
+            cache: Cache::with_options(
+                options,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                lifecycle,
+            ),
+            expiring: AtomicBool::new(false),
+            counters: Arc::clone(counters),
+        }
+    }
+
+    /// The live value of `key` stored in `generation`. Reads the clock only for an entry
+    /// that has a TTL; an expired entry is removed (and counted) on the spot.
+    #[inline]
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let stored = self.cache.get(key)?;
+        if stored.generation != generation {
+            return None;
+        }
+        if let Some(expires_at) = stored.expires_at {
+            if Instant::now() >= expires_at {
+                self.expire(key, expires_at);
+                return None;
+            }
+        }
+        Some(stored.value)
+    }
+
+    /// Whether `key` has a live entry, without counting as a read for the eviction policy.
+    pub(super) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.expiring.load(Ordering::Relaxed) {
+            return self.cache.contains_key(key);
+        }
+        match self.cache.peek(key) {
+            Some(stored) => match stored.expires_at {
+                Some(expires_at) if Instant::now() >= expires_at => {
+                    self.expire(key, expires_at);
+                    false
+                }
+                _ => true,
+            },
+            None => false,
+        }
+    }
+
+    pub(super) fn insert(&self, key: K, stored: Stored<V>) {
+        if stored.expires_at.is_some() && !self.expiring.load(Ordering::Relaxed) {
+            self.expiring.store(true, Ordering::Relaxed);
+        }
+        self.cache.insert(key, stored);
+    }
+
+    pub(super) fn remove<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.cache.remove(key);
+    }
+
+    pub(super) fn clear(&self) {
+        self.cache.clear();
+    }
+
+    /// The number of entries, after sweeping the expired ones if any entry has a TTL.
+    pub(super) fn settled_len(&self) -> u64 {
+        if self.expiring.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let expired = std::cell::Cell::new(0);
+            self.cache.retain(|_, stored| {
+                let live = !stored.is_expired_at(now);
+                expired.set(expired.get() + u64::from(!live));
+                live
+            });
+            self.counters.add(Event::Expiration, expired.get());
+        }
+        self.cache.len() as u64
+    }
+
+    /// Removes `key` if it still holds the entry that expires at `expires_at` (a newer value
+    /// stored meanwhile stays), counting one expiration.
+    #[cold]
+    fn expire<Q>(&self, key: &Q, expires_at: Instant)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let removed = self
+            .cache
+            .remove_if(key, |stored| stored.expires_at == Some(expires_at));
+        if removed.is_some() {
+            self.counters.count(Event::Expiration);
+        }
+    }
+}
+
+/// quick_cache's hooks: counts each entry the policy evicts (as an expiration if its TTL had
+/// already passed) and drops it once the shard lock is released.
+#[derive(Clone)]
+struct CountRemovals {
+    counters: Arc<Counters>,
+}
+
+impl<K, V> Lifecycle<K, Stored<V>> for CountRemovals {
+    type RequestState = [Option<(K, Stored<V>)>; 2];
+
+    fn on_evict(&self, state: &mut Self::RequestState, key: K, stored: Stored<V>) {
+        let expired = stored
+            .expires_at
+            .is_some_and(|expires_at| Instant::now() >= expires_at);
+        self.counters.count(if expired {
+            Event::Expiration
+        } else {
+            Event::Eviction
+        });
+        // Keep up to two evicted entries to drop after the lock; drop any more in place.
+        if let Some(slot) = state.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some((key, stored));
+        }
+    }
+}

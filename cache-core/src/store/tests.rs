@@ -1,0 +1,161 @@
+//! What each engine must do behind the seam: an exact bound, eviction order, expiry checked
+//! on read, and every removal counted once under the right name.
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use crate::{AsyncCache, Engine};
+
+const ENGINES: [Engine; 2] = [Engine::QuickCache, Engine::Moka];
+
+fn bounded(engine: Engine, maxsize: u64) -> AsyncCache<u64, u64> {
+    AsyncCache::builder()
+        .maxsize(maxsize)
+        .engine(engine)
+        .build()
+}
+
+#[test]
+fn the_bound_is_exact_and_every_eviction_is_counted() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 100);
+        for key in 0..1_000 {
+            cache.insert(key, key);
+            assert!(cache.metrics().size <= 100, "{engine:?}: over the bound");
+        }
+        let m = cache.metrics();
+        assert_eq!(
+            (m.size, m.evictions, m.expirations),
+            (100, 900, 0),
+            "{engine:?}"
+        );
+        let live = (0..1_000).filter(|key| cache.contains_key(key)).count();
+        assert_eq!(live, 100, "{engine:?}");
+    }
+}
+
+#[test]
+fn a_cache_filled_to_its_bound_keeps_every_entry() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 1_000);
+        for key in 0..1_000 {
+            cache.insert(key, key);
+        }
+        assert!(
+            (0..1_000).all(|key| cache.get(&key) == Some(key)),
+            "{engine:?}"
+        );
+        assert_eq!(cache.metrics().evictions, 0, "{engine:?}");
+    }
+}
+
+#[test]
+fn a_read_entry_outlives_unread_ones_and_unread_ones_go_oldest_first() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 4);
+        for key in 1..=4 {
+            cache.insert(key, key);
+        }
+        assert_eq!(cache.get(&1), Some(1));
+        cache.insert(5, 5); // evicts 2: 1 was read
+        cache.insert(6, 6); // evicts the oldest unread one left
+        assert_eq!(cache.get(&1), Some(1), "{engine:?}: the read entry went");
+        assert!(!cache.contains_key(&2), "{engine:?}: 2 stayed");
+        assert_eq!(cache.metrics().size, 4, "{engine:?}");
+    }
+}
+
+#[test]
+fn an_expired_entry_is_never_returned_and_is_counted_once() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 100);
+        cache.insert_with_ttl(1, 10, Some(Duration::from_millis(50)));
+        cache.insert_with_ttl(2, 20, None);
+        cache.insert_with_ttl(3, 30, Some(Duration::from_secs(3_600)));
+        assert_eq!(cache.get(&1), Some(10));
+        sleep(Duration::from_millis(200));
+        assert_eq!(
+            cache.get(&1),
+            None,
+            "{engine:?}: an expired entry was returned"
+        );
+        assert!(!cache.contains_key(&1), "{engine:?}");
+        assert_eq!((cache.get(&2), cache.get(&3)), (Some(20), Some(30)));
+        if engine == Engine::QuickCache {
+            // Checked on read: gone at once, and counted by the read that found it expired.
+            let m = cache.metrics();
+            assert_eq!((m.size, m.expirations, m.evictions), (2, 1, 0));
+        }
+    }
+}
+
+#[test]
+fn quick_cache_sweeps_expired_entries_nobody_reads_when_metrics_are_taken() {
+    let cache = bounded(Engine::QuickCache, 100);
+    for key in 0..10 {
+        cache.insert_with_ttl(key, key, Some(Duration::from_millis(50)));
+    }
+    cache.insert(99, 99);
+    sleep(Duration::from_millis(200));
+    let m = cache.metrics();
+    assert_eq!((m.size, m.expirations), (1, 10));
+    assert_eq!(cache.metrics().expirations, 10, "counted once");
+}
+
+#[test]
+fn quick_cache_counts_an_expired_entry_evicted_for_room_as_an_expiration() {
+    let cache = bounded(Engine::QuickCache, 2);
+    cache.insert_with_ttl(1, 1, Some(Duration::from_millis(50)));
+    cache.insert(2, 2);
+    sleep(Duration::from_millis(200));
+    cache.insert(3, 3); // the policy evicts 1, already expired
+    cache.insert(4, 4);
+    let m = cache.metrics();
+    assert_eq!(m.size, 2);
+    assert_eq!(m.expirations, 1);
+    assert_eq!(m.evictions, 1);
+}
+
+#[test]
+fn a_value_stored_again_after_expiry_is_not_removed_by_the_old_expiry() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 10);
+        cache.insert_with_ttl(1, 10, Some(Duration::from_millis(50)));
+        sleep(Duration::from_millis(200));
+        cache.insert_with_ttl(1, 11, None);
+        assert_eq!(cache.get(&1), Some(11), "{engine:?}");
+        assert_eq!(cache.get(&1), Some(11), "{engine:?}");
+    }
+}
+
+#[test]
+fn clear_empties_the_engine_and_an_unbounded_cache_never_evicts() {
+    for engine in ENGINES {
+        let cache: AsyncCache<u64, u64> = AsyncCache::builder().unbounded().engine(engine).build();
+        for key in 0..20_000 {
+            cache.insert(key, key);
+        }
+        let m = cache.metrics();
+        assert_eq!(
+            (m.size, m.evictions, m.capacity),
+            (20_000, 0, None),
+            "{engine:?}"
+        );
+        cache.clear();
+        assert_eq!(cache.metrics().size, 0, "{engine:?}");
+        assert_eq!(cache.get(&7), None, "{engine:?}");
+    }
+}
+
+#[test]
+fn maxsize_zero_stores_nothing_on_either_engine() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 0);
+        cache.insert(1, 1);
+        assert_eq!(
+            (cache.get(&1), cache.metrics().size),
+            (None, 0),
+            "{engine:?}"
+        );
+    }
+}
