@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
 
 use serde::Serialize;
 
@@ -238,9 +238,30 @@ impl LoopDetector {
 /// Counts per call signature, remembering at most [`REMEMBERED_CALLS`] signatures.
 #[derive(Debug, Default)]
 struct BoundedCounts {
-    counts: HashMap<u64, u32>,
+    counts: HashMap<u64, u32, BuildHasherDefault<SignatureHasher>>,
     /// Signatures in the order they were first counted, to forget the oldest.
     order: VecDeque<u64>,
+}
+
+/// Signatures are already hashes: a map keyed by them need not hash them again.
+#[derive(Default)]
+struct SignatureHasher(u64);
+
+impl Hasher for SignatureHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used for signatures; fold anything else in.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, signature: u64) {
+        self.0 = signature;
+    }
 }
 
 impl BoundedCounts {

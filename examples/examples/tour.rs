@@ -210,6 +210,18 @@ async fn main() {
         "Inventory::stock_metrics(): {:?}",
         Inventory::stock_metrics()
     );
+
+    println!("\n== 8. The agent layer: the five scenarios of the seed README ==\n");
+    for name in examples::scenarios::NAMES {
+        if let Some(report) = examples::scenarios::run(name).await {
+            examples::print_report(&report);
+            println!();
+        }
+    }
+    println!(
+        "agent_cache::metrics() over every session: {:?}",
+        agent_cache::metrics()
+    );
 }
 
 fn print_metrics(name: &str, cache: &AsyncCache<u64, String>) {

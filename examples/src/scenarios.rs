@@ -1,0 +1,459 @@
+//! The five real-world agent scenarios of the seed README, as runnable workflows that record
+//! what the cache and the loop detector did at each tool call.
+//!
+//! Each run uses fresh ids (`user-1#3` on the third run), so its narrative is the same every
+//! time even though global-scope caches outlive a session, as they do in production.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agent_cache::{AgentCacheSession, AgentMetrics, OnLoop, agent_cache, agent_invalidator};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::time::sleep;
+
+/// Simulated backend latency.
+const LATENCY: Duration = Duration::from_millis(15);
+
+/// What happened at one tool call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Marker {
+    /// Served from the cache.
+    Hit,
+    /// Ran the tool (and cached its value).
+    Miss,
+    /// A mutation that invalidated cached reads.
+    Invalidation,
+    /// The call completed a loop and the workflow halted there.
+    LoopDetected,
+    /// The call completed a loop that was only logged (`OnLoop::Warn`).
+    LoopWarned,
+    /// The tool returned an error.
+    Error,
+}
+
+/// One tool call in a scenario's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// The call, as the agent made it.
+    pub call: String,
+    /// What the cache or the loop detector did.
+    pub marker: Marker,
+    /// The tool's result, or the loop report.
+    pub detail: String,
+}
+
+/// A finished scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Its title.
+    pub title: &'static str,
+    /// Every tool call, in order.
+    pub steps: Vec<Step>,
+    /// `Ok` with a summary, or the loop that halted it.
+    pub outcome: Result<String, String>,
+    /// The session's metrics.
+    pub metrics: AgentMetrics,
+    /// Calls that reached the simulated backends.
+    pub backend_calls: u64,
+}
+
+/// The scenarios, by name, for menus and the dashboard.
+pub const NAMES: [&str; 5] = ["ecommerce", "support", "research", "inventory", "payment"];
+
+/// Runs a scenario by name.
+pub async fn run(name: &str) -> Option<Report> {
+    Some(match name {
+        "ecommerce" => ecommerce().await,
+        "support" => support().await,
+        "research" => research().await,
+        "inventory" => inventory().await,
+        "payment" => payment().await,
+        _ => return None,
+    })
+}
+
+static BACKEND_CALLS: AtomicU64 = AtomicU64::new(0);
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+async fn backend<T>(value: T) -> T {
+    BACKEND_CALLS.fetch_add(1, Ordering::SeqCst);
+    sleep(LATENCY).await;
+    value
+}
+
+/// Records each call of one session, classified by the session's metrics around it.
+struct Timeline {
+    session: AgentCacheSession,
+    steps: Mutex<Vec<Step>>,
+}
+
+impl Timeline {
+    fn new(session: AgentCacheSession) -> Self {
+        Timeline {
+            session,
+            steps: Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn call<T: Debug>(&self, call: String, tool: impl Future<Output = T>) -> T {
+        let before = self.session.metrics();
+        // Recorded before the call: if the call completes a loop and halts the workflow,
+        // this step is the one that did it.
+        self.steps.lock().push(Step {
+            call,
+            marker: Marker::LoopDetected,
+            detail: String::new(),
+        });
+        let output = tool.await;
+        let after = self.session.metrics();
+        let marker = if after.loop_detections > before.loop_detections {
+            Marker::LoopWarned
+        } else if after.invalidations > before.invalidations {
+            Marker::Invalidation
+        } else if after.hits > before.hits {
+            Marker::Hit
+        } else {
+            Marker::Miss
+        };
+        let detail = format!("{output:?}");
+        let marker = if detail.starts_with("Err") && marker != Marker::LoopWarned {
+            Marker::Error
+        } else {
+            marker
+        };
+        if let Some(step) = self.steps.lock().last_mut() {
+            step.marker = marker;
+            step.detail = detail;
+        }
+        output
+    }
+
+    async fn finish<T>(
+        &self,
+        title: &'static str,
+        backend_before: u64,
+        workflow: impl Future<Output = T>,
+        summary: impl FnOnce(T) -> String,
+    ) -> Report {
+        let outcome = self.session.run(workflow).await;
+        let mut steps = std::mem::take(&mut *self.steps.lock());
+        let outcome = match outcome {
+            Ok(output) => Ok(summary(output)),
+            Err(error) => {
+                if let Some(step) = steps.last_mut() {
+                    step.detail = error.to_string();
+                }
+                Err(error.to_string())
+            }
+        };
+        Report {
+            title,
+            steps,
+            outcome,
+            metrics: self.session.metrics(),
+            backend_calls: BACKEND_CALLS.load(Ordering::SeqCst) - backend_before,
+        }
+    }
+}
+
+fn fresh(id: &str) -> String {
+    format!("{id}#{}", RUNS.fetch_add(1, Ordering::Relaxed))
+}
+
+// 1. E-commerce shopping agent.
+
+#[derive(Clone, Debug)]
+struct Cart {
+    items: Vec<String>,
+    total_cents: u64,
+}
+
+static CARTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+#[agent_cache(resource = "cart", scope = "global", ttl = 120)]
+async fn get_cart(user_id: &str) -> Cart {
+    let items: Vec<String> = CARTS
+        .lock()
+        .iter()
+        .filter(|(user, _)| user == user_id)
+        .map(|(_, item)| item.clone())
+        .collect();
+    let total_cents = 99_900 * items.len() as u64;
+    backend(Cart { items, total_cents }).await
+}
+
+#[agent_cache(resource = "product", scope = "global", ttl = 300)]
+async fn get_product(product_id: &str) -> String {
+    backend(format!("{product_id}: $999.00")).await
+}
+
+#[agent_invalidator(resource = "cart", scope = "global")]
+async fn add_to_cart(user_id: &str, product_id: &str) -> Result<(), String> {
+    CARTS
+        .lock()
+        .push((user_id.to_owned(), product_id.to_owned()));
+    backend(Ok(())).await
+}
+
+#[agent_invalidator(resource = "cart", scope = "global")]
+async fn checkout(user_id: &str) -> Result<String, String> {
+    CARTS.lock().retain(|(user, _)| user != user_id);
+    backend(Ok(format!("order placed for {user_id}"))).await
+}
+
+/// An agent browses, adds a laptop to the cart and checks out: the cart is read from the
+/// cache between mutations and re-fetched after each one, so the total is always right.
+pub async fn ecommerce() -> Report {
+    let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
+    let timeline = Timeline::new(AgentCacheSession::builder().loop_detection(false).build());
+    let (user, laptop) = (fresh("user_1"), fresh("laptop"));
+    let t = &timeline;
+    let workflow = async {
+        t.call(format!("get_cart({user})"), get_cart(&user)).await;
+        t.call(format!("get_product({laptop})"), get_product(&laptop))
+            .await;
+        t.call(format!("get_cart({user})"), get_cart(&user)).await;
+        t.call(
+            format!("add_to_cart({user}, {laptop})"),
+            add_to_cart(&user, &laptop),
+        )
+        .await
+        .ok();
+        let cart = t.call(format!("get_cart({user})"), get_cart(&user)).await;
+        t.call(format!("checkout({user})"), checkout(&user))
+            .await
+            .ok();
+        cart
+    };
+    timeline
+        .finish(
+            "E-commerce shopping agent",
+            backend_before,
+            workflow,
+            |cart| {
+                format!(
+                    "checked out {} item(s), total ${:.2} (re-fetched after add_to_cart)",
+                    cart.items.len(),
+                    cart.total_cents as f64 / 100.0
+                )
+            },
+        )
+        .await
+}
+
+// 2. Customer-support sessions A and B.
+
+#[agent_cache(resource = "ticket", scope = "session")]
+async fn get_ticket(ticket_id: &str) -> String {
+    let status = TICKETS
+        .lock()
+        .iter()
+        .rev()
+        .find(|(id, _)| id == ticket_id)
+        .map_or_else(|| "open".to_owned(), |(_, status)| status.clone());
+    backend(format!("{ticket_id}: {status}")).await
+}
+
+static TICKETS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+#[agent_invalidator(resource = "ticket", scope = "session")]
+async fn update_ticket(ticket_id: &str, status: &str) -> Result<(), String> {
+    TICKETS
+        .lock()
+        .push((ticket_id.to_owned(), status.to_owned()));
+    backend(Ok(())).await
+}
+
+/// Agent A reads, updates and re-reads a ticket in its session; agent B then reads the same
+/// ticket in a session of its own and never sees A's cached copy.
+pub async fn support() -> Report {
+    let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
+    let ticket = fresh("T-100");
+    let a = Timeline::new(AgentCacheSession::builder().session_id("agent-A").build());
+    let t = &a;
+    let workflow = async {
+        t.call(format!("[A] get_ticket({ticket})"), get_ticket(&ticket))
+            .await;
+        t.call(format!("[A] get_ticket({ticket})"), get_ticket(&ticket))
+            .await;
+        t.call(
+            format!("[A] update_ticket({ticket}, in_progress)"),
+            update_ticket(&ticket, "in_progress"),
+        )
+        .await
+        .ok();
+        t.call(format!("[A] get_ticket({ticket})"), get_ticket(&ticket))
+            .await
+    };
+    let mut report = a
+        .finish(
+            "Customer support, sessions A and B",
+            backend_before,
+            workflow,
+            |t| t,
+        )
+        .await;
+    let b = Timeline::new(AgentCacheSession::builder().session_id("agent-B").build());
+    let t = &b;
+    let workflow = async {
+        t.call(format!("[B] get_ticket({ticket})"), get_ticket(&ticket))
+            .await
+    };
+    let b = b.finish("", backend_before, workflow, |t| t).await;
+    report.steps.extend(b.steps);
+    report.backend_calls = b.backend_calls;
+    report.outcome = Ok(format!(
+        "agent A saw its own update; agent B fetched fresh ({} hit in A, {} in B)",
+        report.metrics.hits, b.metrics.hits
+    ));
+    report
+}
+
+// 3. Research agent with a search loop.
+
+#[agent_cache(resource = "search", scope = "global", ttl = 600)]
+async fn search_web(query: &str) -> Vec<String> {
+    backend(vec![
+        format!("{query}: result 1"),
+        format!("{query}: result 2"),
+    ])
+    .await
+}
+
+#[agent_cache(resource = "page", scope = "global", ttl = 600)]
+async fn fetch_page(url: &str) -> usize {
+    backend(url.len() * 100).await
+}
+
+/// A confused research agent searches the same query again and again: the repeats are cache
+/// hits, and the fourth identical call is stopped (`max_tool_repeats = 3`).
+pub async fn research() -> Report {
+    let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
+    let session = AgentCacheSession::builder()
+        .max_tool_repeats(3)
+        .max_execution_depth(20)
+        .on_loop(OnLoop::Raise)
+        .build();
+    let timeline = Timeline::new(session);
+    let query = fresh("async rust caching");
+    let t = &timeline;
+    let workflow = async {
+        t.call(format!("search_web({query})"), search_web(&query))
+            .await;
+        t.call(
+            "fetch_page(https://docs.rs/moka)".into(),
+            fetch_page("https://docs.rs/moka"),
+        )
+        .await;
+        for _ in 0..5 {
+            t.call(format!("search_web({query})"), search_web(&query))
+                .await;
+        }
+    };
+    timeline
+        .finish(
+            "Research agent: a search loop",
+            backend_before,
+            workflow,
+            |()| "finished".into(),
+        )
+        .await
+}
+
+// 4. Inventory oscillation.
+
+static STOCK: AtomicU64 = AtomicU64::new(100);
+
+#[agent_cache(resource = "stock", scope = "global")]
+async fn check_stock(item_id: &str) -> u64 {
+    backend(STOCK.load(Ordering::SeqCst)).await
+}
+
+#[agent_invalidator(resource = "stock", scope = "global")]
+async fn update_stock(item_id: &str, delta: i64) -> Result<u64, String> {
+    let stock = STOCK
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |stock| {
+            stock.checked_add_signed(delta)
+        })
+        .map_err(|stock| format!("{item_id}: cannot apply {delta} to {stock}"))?
+        .wrapping_add_signed(delta);
+    backend(Ok(stock)).await
+}
+
+/// A buggy planner oscillates between checking and updating stock; the cycle is caught on
+/// its second turn, before the second update runs.
+pub async fn inventory() -> Report {
+    let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
+    let session = AgentCacheSession::builder()
+        .max_tool_repeats(100)
+        .on_loop(OnLoop::Raise)
+        .build();
+    let timeline = Timeline::new(session);
+    let sku = fresh("SKU-42");
+    let t = &timeline;
+    let workflow = async {
+        for _ in 0..10 {
+            t.call(format!("check_stock({sku})"), check_stock(&sku))
+                .await;
+            t.call(format!("update_stock({sku}, -1)"), update_stock(&sku, -1))
+                .await
+                .ok();
+        }
+    };
+    timeline
+        .finish(
+            "Inventory agent: oscillation",
+            backend_before,
+            workflow,
+            |()| "finished".into(),
+        )
+        .await
+}
+
+// 5. Payment retry storm.
+
+#[agent_invalidator(resource = "payment", scope = "global")]
+async fn charge_payment(order_id: &str, amount: f64) -> Result<String, String> {
+    backend(Err(format!(
+        "PaymentError: gateway timeout charging {order_id} ${amount:.2}"
+    )))
+    .await
+}
+
+/// An orchestrator retries a failing payment in a loop; the retry storm is stopped after the
+/// third failure, before a fourth charge reaches the gateway.
+pub async fn payment() -> Report {
+    let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
+    let session = AgentCacheSession::builder()
+        .max_tool_repeats(3)
+        .on_loop(OnLoop::Raise)
+        .build();
+    let timeline = Timeline::new(session);
+    let order = fresh("ORD-1");
+    let t = &timeline;
+    let workflow = async {
+        for _attempt in 0..10 {
+            let charged = t
+                .call(
+                    format!("charge_payment({order}, 99.99)"),
+                    charge_payment(&order, 99.99),
+                )
+                .await;
+            if charged.is_ok() {
+                break;
+            }
+        }
+    };
+    timeline
+        .finish(
+            "Multi-API orchestrator: a retry storm",
+            backend_before,
+            workflow,
+            |()| "finished".into(),
+        )
+        .await
+}
