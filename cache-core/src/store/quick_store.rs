@@ -2,13 +2,14 @@
 //!
 //! quick_cache keeps entries in shards, each bounded on its own; a bounded store uses one
 //! shard so that the bound is exactly `maxsize` (several shards would each evict at their
-//! share of it, whatever room the others have). Its policy is CLOCK-Pro: a read only sets a
+//! share of it, whatever room the others have). Its policy is CLOCK-Pro: a read only bumps a
 //! reference count on the entry (no list to reorder, so reads share the lock), and eviction
-//! gives referenced entries a second chance. With every entry admitted to the hot ring, as
-//! configured here, a cache that fills up and then evicts does so in LRU order for entries
-//! that were read since the last sweep and in insertion order for the others; once full, a new
-//! key waits in a probation slot and stays only if it is read (or was evicted recently) before
-//! the next key arrives, which keeps a scan of one-off keys from flushing the working set.
+//! gives referenced entries a second chance. Entries fill a hot ring first; once it is full,
+//! new keys wait in a cold (probation) ring of 3% of the bound and stay only if they are read
+//! (or were evicted recently) before their turn comes, which keeps one-off keys from flushing
+//! the working set. The cold ring's share is rounded down, so a cache of fewer than 34
+//! entries has none and evicts in LRU order for entries read since the last sweep and in
+//! insertion order for the others, as the Python suite's LRU tests expect.
 //!
 //! quick_cache has no time to live: each entry carries the instant it expires at, checked on
 //! read. Entries stored without a TTL skip the clock read altogether.
@@ -25,8 +26,17 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, UnitWeighter};
 use super::Stored;
 use crate::metrics::{Counters, Event};
 
-/// The share of the bound that CLOCK-Pro's hot ring may fill: all of it, see the module docs.
-const HOT_ALLOCATION: f64 = 1.0;
+/// The share of the bound that CLOCK-Pro's cold (probation) ring gets: quick_cache's default.
+const COLD_PERCENT: u64 = 3;
+
+/// The hot ring's share of `capacity`: all but 3% of it, the cold ring's share rounded down
+/// (quick_cache rounds the hot share down instead, which gives a 3-entry cache a cold ring of
+/// one entry and evicts a new key before an old unread one).
+fn hot_allocation(capacity: u64) -> f64 {
+    let hot = capacity - capacity / 100 * COLD_PERCENT - capacity % 100 * COLD_PERCENT / 100;
+    // Half an entry over `hot`, so that quick_cache's `(capacity * share) as u64` is `hot`.
+    ((hot as f64 + 0.5) / capacity as f64).min(1.0)
+}
 
 /// How many entries an unbounded store is sized for up front (it grows past this as needed).
 const UNBOUNDED_ESTIMATE: usize = 4_096;
@@ -54,7 +64,7 @@ where
                 .shards(1)
                 .estimated_items_capacity(usize::try_from(capacity).unwrap_or(usize::MAX))
                 .weight_capacity(capacity)
-                .hot_allocation(HOT_ALLOCATION),
+                .hot_allocation(hot_allocation(capacity)),
             // Nothing to be exact about: the default shard count spreads writers.
             None => options
                 .estimated_items_capacity(UNBOUNDED_ESTIMATE)
@@ -193,6 +203,27 @@ impl<K, V> Lifecycle<K, Stored<V>> for CountRemovals {
         // Keep up to two evicted entries to drop after the lock; drop any more in place.
         if let Some(slot) = state.iter_mut().find(|slot| slot.is_none()) {
             *slot = Some((key, stored));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hot_allocation;
+
+    #[test]
+    fn the_cold_ring_is_three_percent_of_the_bound_rounded_down() {
+        for (capacity, hot) in [
+            (1, 1),
+            (3, 3),
+            (33, 33),
+            (34, 33),
+            (100, 97),
+            (10_001, 9_701),
+        ] {
+            let share = hot_allocation(capacity);
+            assert!(share <= 1.0);
+            assert_eq!((capacity as f64 * share) as u64, hot, "capacity {capacity}");
         }
     }
 }
