@@ -171,10 +171,13 @@ where
         if let Some(value) = self.inner.lookup(&key) {
             return value;
         }
-        let loaded = self
-            .inner
-            .load_inline::<_, Infallible>(key, async { Ok(loader.await) })
-            .await;
+        // The miss path is boxed: it is the larger part of this future, and a hit (which never
+        // enters it) would otherwise move it around in every caller's state machine.
+        let loaded = Box::pin(
+            self.inner
+                .load_inline::<_, Infallible>(key, async { Ok(loader.await) }),
+        )
+        .await;
         match loaded {
             Ok(value) => value,
             Err(never) => match *never {},
@@ -203,7 +206,7 @@ where
         if let Some(value) = self.inner.lookup(&key) {
             return Ok(value);
         }
-        self.inner.load_inline(key, loader).await
+        Box::pin(self.inner.load_inline(key, loader)).await
     }
 
     /// Like [`get_with`](Self::get_with), but the load belongs to every caller waiting on it.
@@ -218,10 +221,11 @@ where
         if let Some(value) = self.inner.lookup(&key) {
             return value;
         }
-        let loaded = self
-            .inner
-            .load_detached::<_, Infallible>(key, async { Ok(loader.await) })
-            .await;
+        let loaded = Box::pin(
+            self.inner
+                .load_detached::<_, Infallible>(key, async { Ok(loader.await) }),
+        )
+        .await;
         match loaded {
             Ok(value) => value,
             Err(never) => match *never {},
@@ -238,7 +242,7 @@ where
         if let Some(value) = self.inner.lookup(&key) {
             return Ok(value);
         }
-        self.inner.load_detached(key, loader).await
+        Box::pin(self.inner.load_detached(key, loader)).await
     }
 
     /// Stores `value` with the default TTL. A load of `key` already in flight can no longer
