@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
@@ -76,16 +76,23 @@ fn herd_10k(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
-    group.bench_function("AsyncCache::get_with", |b| {
-        b.iter_custom(|iters| {
-            time_herds(
-                &runtime,
-                iters,
-                || AsyncCache::<u64, u64>::builder().maxsize(1_000).build(),
-                |cache, loads| async move { cache.get_with(KEY, loader(&loads)).await },
-            )
+    for engine in [Engine::QuickCache, Engine::Moka] {
+        group.bench_function(format!("AsyncCache::get_with [{engine:?}]"), |b| {
+            b.iter_custom(|iters| {
+                time_herds(
+                    &runtime,
+                    iters,
+                    || {
+                        AsyncCache::<u64, u64>::builder()
+                            .maxsize(1_000)
+                            .engine(engine)
+                            .build()
+                    },
+                    |cache, loads| async move { cache.get_with(KEY, loader(&loads)).await },
+                )
+            });
         });
-    });
+    }
     group.bench_function("moka::future::Cache::get_with", |b| {
         b.iter_custom(|iters| {
             time_herds(

@@ -1,4 +1,5 @@
-//! `hit`: the single-thread hit path on 10,000 warm `u64 -> u64` entries.
+//! `hit`: the single-thread hit path on 10,000 warm `u64 -> u64` entries, with `AsyncCache`
+//! on each storage engine.
 //!
 //! Every peer holds the same 10,000 keys (pseudo-random `u64`s, inserted in one order) and is
 //! read in the same shuffled sequence, one lookup per criterion iteration, so no peer is
@@ -17,7 +18,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 use cached::{Cached, LruCache};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -74,6 +75,10 @@ fn hit(c: &mut Criterion) {
     let capacity = ENTRIES as u64;
 
     let ours: AsyncCache<u64, u64> = AsyncCache::builder().maxsize(capacity).build();
+    let ours_moka: AsyncCache<u64, u64> = AsyncCache::builder()
+        .maxsize(capacity)
+        .engine(Engine::Moka)
+        .build();
     let moka_sync: moka::sync::Cache<u64, u64> = moka::sync::Cache::new(capacity);
     let moka_future: moka::future::Cache<u64, u64> = moka::future::Cache::new(capacity);
     let quick = quick_cache::sync::Cache::<u64, u64>::new(QUICK_CACHE_CAPACITY);
@@ -88,6 +93,7 @@ fn hit(c: &mut Criterion) {
 
     for &key in &inserted {
         ours.insert(key, key);
+        ours_moka.insert(key, key);
         moka_sync.insert(key, key);
         poll_once(moka_future.insert(key, key));
         quick.insert(key, key);
@@ -103,6 +109,7 @@ fn hit(c: &mut Criterion) {
             ours.get_with(k, async { unreachable!("a hit runs no loader") }),
         ))
     });
+    assert_warm("AsyncCache::get [moka]", &lookups, |k| ours_moka.get(&k));
     assert_warm("moka sync", &lookups, |k| moka_sync.get(&k));
     assert_warm("moka future", &lookups, |k| poll_once(moka_future.get(&k)));
     assert_warm("quick_cache", &lookups, |k| quick.get(&k));
@@ -120,9 +127,13 @@ fn hit(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
 
-    group.bench_function("AsyncCache::get", |b| {
+    group.bench_function("AsyncCache::get [quick_cache, default]", |b| {
         let mut keys = lookups.iter().cycle();
         b.iter(|| ours.get(black_box(keys.next().unwrap())));
+    });
+    group.bench_function("AsyncCache::get [moka]", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| ours_moka.get(black_box(keys.next().unwrap())));
     });
     group.bench_function("AsyncCache::get_with (1 noop-waker poll)", |b| {
         let mut keys = lookups.iter().cycle();

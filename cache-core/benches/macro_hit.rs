@@ -5,7 +5,8 @@
 //! sequence, one call per criterion iteration:
 //!
 //! - `#[async_lru(maxsize = 20_000)]`: its arguments are all owned, so it expands to a
-//!   `CacheSlot` static and `get_with_detached`;
+//!   `CacheSlot` static and `get_with_detached`; on the default engine (quick_cache), and with
+//!   `engine = "moka"`;
 //! - the same by hand: a `static LazyLock<AsyncCache<u64, u64>>` and `get_with_detached`, the
 //!   call the expansion makes, which is the baseline of the ratios; and `get_with`, the inline
 //!   form;
@@ -36,10 +37,17 @@ const MAXSIZE: u64 = 20_000;
 static MACRO_LOADS: AtomicU64 = AtomicU64::new(0);
 static HAND_LOADS: AtomicU64 = AtomicU64::new(0);
 static CACHED_LOADS: AtomicU64 = AtomicU64::new(0);
+static MOKA_LOADS: AtomicU64 = AtomicU64::new(0);
 
 #[async_lru(maxsize = 20_000)]
 async fn via_macro(k: u64) -> u64 {
     MACRO_LOADS.fetch_add(1, Ordering::Relaxed);
+    k
+}
+
+#[async_lru(maxsize = 20_000, engine = "moka")]
+async fn via_macro_moka(k: u64) -> u64 {
+    MOKA_LOADS.fetch_add(1, Ordering::Relaxed);
     k
 }
 
@@ -151,6 +159,13 @@ fn macro_hit(c: &mut Criterion) {
     }
     assert_eq!(HAND_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
     warm("#[cached]", &inserted, &lookups, &CACHED_LOADS, via_cached);
+    warm(
+        "#[async_lru(engine = \"moka\")]",
+        &inserted,
+        &lookups,
+        &MOKA_LOADS,
+        via_macro_moka,
+    );
 
     let mut group = c.benchmark_group("macro_hit");
     group
@@ -166,6 +181,10 @@ fn macro_hit(c: &mut Criterion) {
     group.bench_function("async_lru macro (get_with_detached)", |b| {
         let mut keys = lookups.iter().cycle();
         b.iter(|| poll_once(via_macro(*black_box(keys.next().unwrap()))));
+    });
+    group.bench_function("async_lru macro, engine = \"moka\"", |b| {
+        let mut keys = lookups.iter().cycle();
+        b.iter(|| poll_once(via_macro_moka(*black_box(keys.next().unwrap()))));
     });
     group.bench_function("by hand LazyLock + get_with", |b| {
         let mut keys = lookups.iter().cycle();

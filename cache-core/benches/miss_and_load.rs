@@ -5,8 +5,9 @@
 //! miss, a load, an insert and an eviction. The loader returns at once, so each call completes
 //! on its first poll: the futures are polled once with a no-op waker, with no runtime.
 //!
-//! Peers keep their default policies: moka's `future::Cache` is TinyLFU (AsyncCache runs moka
-//! in LRU mode and applies evictions at each insert), quick_cache is CLOCK-Pro.
+//! Peers keep their default policies: moka's `future::Cache` is TinyLFU (AsyncCache's moka
+//! engine runs moka in LRU mode and applies evictions at each insert), quick_cache is
+//! CLOCK-Pro (AsyncCache's quick_cache engine too, in one shard for an exact bound).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,7 +15,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const CAPACITY: u64 = 10_000;
@@ -39,26 +40,30 @@ fn miss_and_load(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
 
-    let ours: AsyncCache<u64, u64> = AsyncCache::builder().maxsize(CAPACITY).build();
-    for key in 0..CAPACITY {
-        poll_once(ours.get_with(key, async move { key }));
-    }
-    assert_eq!(ours.metrics().size, CAPACITY);
-    group.bench_function("AsyncCache::get_with", |b| {
-        let mut next = CAPACITY;
-        b.iter(|| {
-            let key = next;
-            next += 1;
-            poll_once(ours.get_with(key, async move { key }))
+    for engine in [Engine::QuickCache, Engine::Moka] {
+        let ours: AsyncCache<u64, u64> = AsyncCache::builder()
+            .maxsize(CAPACITY)
+            .engine(engine)
+            .build();
+        for key in 0..CAPACITY {
+            poll_once(ours.get_with(key, async move { key }));
+        }
+        assert_eq!(ours.metrics().size, CAPACITY);
+        group.bench_function(format!("AsyncCache::get_with [{engine:?}]"), |b| {
+            let mut next = CAPACITY;
+            b.iter(|| {
+                let key = next;
+                next += 1;
+                poll_once(ours.get_with(key, async move { key }))
+            });
         });
-    });
-    let m = ours.metrics();
-    assert_eq!(m.size, CAPACITY);
-    assert_eq!(
-        m.loads, m.misses,
-        "every timed call must have been a miss and a load"
-    );
-    drop(ours);
+        let m = ours.metrics();
+        assert_eq!(m.size, CAPACITY);
+        assert_eq!(
+            m.loads, m.misses,
+            "every timed call must have been a miss and a load"
+        );
+    }
 
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(CAPACITY);
     for key in 0..CAPACITY {

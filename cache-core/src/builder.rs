@@ -70,8 +70,9 @@ where
         }
     }
 
-    /// At most `maxsize` entries; the least recently used goes first. `0` stores nothing
-    /// (loads still run and coalesce).
+    /// At most `maxsize` entries, exactly. When full, the least recently used goes first
+    /// ([`Engine::Moka`]) or CLOCK-Pro's close approximation of it ([`Engine::QuickCache`], the
+    /// default; see [`Engine`]). `0` stores nothing (loads still run and coalesce).
     pub fn maxsize(mut self, maxsize: u64) -> Self {
         self.config.capacity = Some(maxsize);
         self
