@@ -143,7 +143,14 @@ fn resources(value: &Expr) -> syn::Result<Vec<LitStr>> {
         Expr::Array(array) => array
             .elems
             .iter()
-            .map(|elem| args::string("resource", elem).map_err(|_| expected()))
+            .map(|elem| {
+                args::string("resource", elem).map_err(|_| {
+                    syn::Error::new(
+                        elem.span(),
+                        "every resource is a string, such as \"orders\" or \"cart:{user_id}\"",
+                    )
+                })
+            })
             .collect::<syn::Result<Vec<_>>>()?,
         value => vec![args::string("resource", value).map_err(|_| expected())?],
     };

@@ -31,6 +31,43 @@ pub(crate) fn tool(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStr
     }
 }
 
+/// A read's resource may not name a parameter that `skip_args` leaves out of the key: calls
+/// for two of its values would share one entry, one instance served for another.
+fn check_keyed(
+    template: &Template,
+    resource: &syn::LitStr,
+    item: &ItemFn,
+    skip: usize,
+    errors: &mut Errors,
+) {
+    let skipped: Vec<&syn::Ident> = item
+        .sig
+        .inputs
+        .iter()
+        .take(skip)
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => match &*typed.pat {
+                syn::Pat::Ident(pat) => Some(&pat.ident),
+                _ => None,
+            },
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    for param in &template.params {
+        if skipped.contains(&param) {
+            errors.push(syn::Error::new(
+                resource.span(),
+                format!(
+                    "resource \"{}\" names `{{{param}}}`, which `skip_args` leaves out of the \
+                     key: calls for two values of `{param}` would share one cached entry; keep \
+                     `{param}` in the key (lower `skip_args`) or drop it from the resource",
+                    resource.value()
+                ),
+            ));
+        }
+    }
+}
+
 fn runtime() -> TokenStream {
     quote!(::agent_cache::__private)
 }
@@ -56,7 +93,18 @@ impl Plan {
         let mut templates = Vec::new();
         for resource in &options.resources {
             match template(resource, &item.sig) {
-                Ok(template) => templates.push(template),
+                Ok(template) => {
+                    if kind == Kind::Read && options.key.is_none() {
+                        check_keyed(
+                            &template,
+                            resource,
+                            item,
+                            options.skip_args.value,
+                            &mut errors,
+                        );
+                    }
+                    templates.push(template);
+                }
                 Err(error) => errors.push(error),
             }
         }
@@ -119,7 +167,13 @@ impl Plan {
                 } else {
                     quote!(|_| false)
                 };
-                quote!(#tool.mutate(&[#(#parts),*], &#resources, #failed, #body).await)
+                let signature = binding("signature");
+                // The `&dyn Debug` parts are hashed in a statement of their own: a temporary
+                // that lived across the `.await` would make the function's future `!Send`.
+                quote! {
+                    let #signature = #tool.signature_of(&[#(#parts),*]);
+                    #tool.mutate(#signature, &#resources, #failed, #body).await
+                }
             }
         };
         quote! {

@@ -23,9 +23,11 @@
 //! TOOL.read(key, &resources, async move { body }).await
 //! ```
 //!
-//! An invalidator's body becomes `TOOL.mutate(&[signature parts], &resources, failed, async
-//! move { body }).await`, which records the call for loop detection, invalidates, runs the
-//! body, and invalidates again.
+//! An invalidator's body becomes `let signature = TOOL.signature_of(&[signature parts]);
+//! TOOL.mutate(signature, &resources, failed, async move { body }).await`, which records the
+//! call for loop detection, invalidates, runs the body, and invalidates again. The signature
+//! is taken in a statement of its own so that no `&dyn Debug` is held across the `.await`:
+//! every tool's future is `Send`.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod attr;

@@ -57,6 +57,21 @@
 //! or error is returned unchanged. Invalidation costs O(1) in the number of cached entries:
 //! each resource has a generation that is part of every dependent entry's key.
 //!
+//! Reads and writes alike return `Send` futures (given `Send` arguments and output), so tools
+//! can be awaited in spawned tasks and web handlers:
+//!
+//! ```
+//! # use agent_cache::{agent_cache, agent_invalidator};
+//! #[agent_cache(resource = "stock")]
+//! async fn check_stock(sku: &str) -> u64 { 7 }
+//! #[agent_invalidator(resource = "stock")]
+//! async fn charge(order: &str, amount: f64) -> Result<(), String> { Ok(()) }
+//!
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(check_stock("SKU-1"));
+//! assert_send(charge("order-1", 99.99));
+//! ```
+//!
 //! # Resources
 //!
 //! A resource may name parameters in braces (`"cart:{user_id}"`), so that a write reaches

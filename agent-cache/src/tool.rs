@@ -156,17 +156,17 @@ impl Tool {
 
     /// An invalidator call: invalidates its resources, runs the mutation, invalidates them
     /// again (so no read that overlapped the mutation stays cached) and returns its output
-    /// unchanged. `failed` tells a failed mutation, for retry-storm detection.
+    /// unchanged. `signature` comes from [`signature_of`](Self::signature_of); `failed` tells
+    /// a failed mutation, for retry-storm detection.
     pub async fn mutate<F: Future>(
         &'static self,
-        arguments: &[&dyn Debug],
+        signature: u64,
         resources: &[Cow<'_, str>],
         failed: fn(&F::Output) -> bool,
         body: F,
     ) -> F::Output {
         let run = session::current();
         let run = run.as_deref();
-        let signature = self.debug_signature(arguments);
         if let Some(run) = run {
             match run.check(self.spec.name, signature) {
                 Verdict::Proceed => {}
@@ -181,17 +181,26 @@ impl Tool {
         count(run, Event::Invalidation(self.spec.resources));
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), resources = ?resources, "invalidate");
         self.invalidate(run, resources);
+        // The second invalidation also runs if the mutation is cancelled (a timeout, a halted
+        // run) or panics: a read that overlapped it must not stay cached either way.
+        let again = InvalidateOnDrop {
+            tool: self,
+            run,
+            resources,
+        };
         let output = body.await;
-        self.invalidate(run, resources);
+        drop(again);
         if let Some(run) = run {
             run.record_outcome(signature, failed(&output));
         }
         output
     }
 
-    /// Invalidator arguments join the loop signature through their `Debug` form, so that an
-    /// argument such as an `f64` amount, which cannot be hashed, still tells calls apart.
-    fn debug_signature(&'static self, arguments: &[&dyn Debug]) -> u64 {
+    /// An invalidator call's loop signature. Its arguments join it through their `Debug`
+    /// form, so that an argument such as an `f64` amount, which cannot be hashed, still tells
+    /// calls apart. Called before [`mutate`](Self::mutate), not inside it, so that the
+    /// `&dyn Debug` arguments (not `Send`) are never held across an `.await`.
+    pub fn signature_of(&'static self, arguments: &[&dyn Debug]) -> u64 {
         struct HashWriter<'a>(&'a mut DefaultHasher);
         impl std::fmt::Write for HashWriter<'_> {
             fn write_str(&mut self, s: &str) -> std::fmt::Result {
@@ -272,6 +281,19 @@ impl Tool {
             Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
             None => builder.build(),
         }
+    }
+}
+
+/// Invalidates a mutation's resources when dropped: after the mutation, however it ends.
+struct InvalidateOnDrop<'a> {
+    tool: &'a Tool,
+    run: Option<&'a ActiveRun>,
+    resources: &'a [Cow<'a, str>],
+}
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        self.tool.invalidate(self.run, self.resources);
     }
 }
 
