@@ -1,7 +1,8 @@
-//! Runnable examples of the workspace (`examples/examples/`), and the agent scenarios they
-//! and the dashboard share.
+//! Runnable examples of the workspace (`examples/examples/`), the agent scenarios they share,
+//! and the live [`dashboard`].
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod dashboard;
 pub mod scenarios;
 
 use scenarios::{Marker, Report};

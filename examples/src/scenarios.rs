@@ -1,6 +1,10 @@
 //! The five real-world agent scenarios of the seed README, as runnable workflows that record
 //! what the cache and the loop detector did at each tool call.
 //!
+//! [`run_with_limits`] runs a scenario in a session with loop-detection limits of the
+//! caller's choosing, and [`run_script`] runs a sequence of calls to the same tools typed by
+//! a user (the dashboard's agent playground).
+//!
 //! Each run uses fresh ids (`user-1#3` on the third run), so its narrative is the same every
 //! time even though global-scope caches outlive a session, as they do in production.
 
@@ -13,6 +17,14 @@ use agent_cache::{AgentCacheSession, AgentMetrics, OnLoop, agent_cache, agent_in
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::time::sleep;
+
+mod limits;
+mod script;
+
+pub use limits::{ON_LOOP_NAMES, SessionLimits, parse_on_loop};
+pub use script::{
+    MAX_SCRIPT_CALLS, ScriptError, TOOLS, ToolCall, ToolSpec, parse_script, run_script,
+};
 
 /// Simulated backend latency.
 const LATENCY: Duration = Duration::from_millis(15);
@@ -64,14 +76,19 @@ pub struct Report {
 /// The scenarios, by name, for menus and the dashboard.
 pub const NAMES: [&str; 5] = ["ecommerce", "support", "research", "inventory", "payment"];
 
-/// Runs a scenario by name.
+/// Runs a scenario by name, with the loop-detection limits it was written for.
 pub async fn run(name: &str) -> Option<Report> {
+    run_with_limits(name, None).await
+}
+
+/// Runs a scenario by name in sessions with `limits` (its own when `None`).
+pub async fn run_with_limits(name: &str, limits: Option<SessionLimits>) -> Option<Report> {
     Some(match name {
-        "ecommerce" => ecommerce().await,
-        "support" => support().await,
-        "research" => research().await,
-        "inventory" => inventory().await,
-        "payment" => payment().await,
+        "ecommerce" => ecommerce_with(limits).await,
+        "support" => support_with(limits).await,
+        "research" => research_with(limits).await,
+        "inventory" => inventory_with(limits).await,
+        "payment" => payment_with(limits).await,
         _ => return None,
     })
 }
@@ -208,8 +225,14 @@ async fn checkout(user_id: &str) -> Result<String, String> {
 /// An agent browses, adds a laptop to the cart and checks out: the cart is read from the
 /// cache between mutations and re-fetched after each one, so the total is always right.
 pub async fn ecommerce() -> Report {
+    ecommerce_with(None).await
+}
+
+async fn ecommerce_with(limits: Option<SessionLimits>) -> Report {
     let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
-    let timeline = Timeline::new(AgentCacheSession::builder().loop_detection(false).build());
+    let timeline = Timeline::new(
+        SessionLimits::apply(limits, AgentCacheSession::builder().loop_detection(false)).build(),
+    );
     let (user, laptop) = (fresh("user_1"), fresh("laptop"));
     let t = &timeline;
     let workflow = async {
@@ -271,9 +294,15 @@ async fn update_ticket(ticket_id: &str, status: &str) -> Result<(), String> {
 /// Agent A reads, updates and re-reads a ticket in its session; agent B then reads the same
 /// ticket in a session of its own and never sees A's cached copy.
 pub async fn support() -> Report {
+    support_with(None).await
+}
+
+async fn support_with(limits: Option<SessionLimits>) -> Report {
     let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
     let ticket = fresh("T-100");
-    let a = Timeline::new(AgentCacheSession::builder().session_id("agent-A").build());
+    let a = Timeline::new(
+        SessionLimits::apply(limits, AgentCacheSession::builder().session_id("agent-A")).build(),
+    );
     let t = &a;
     let workflow = async {
         t.call(format!("[A] get_ticket({ticket})"), get_ticket(&ticket))
@@ -297,7 +326,9 @@ pub async fn support() -> Report {
             |t| t,
         )
         .await;
-    let b = Timeline::new(AgentCacheSession::builder().session_id("agent-B").build());
+    let b = Timeline::new(
+        SessionLimits::apply(limits, AgentCacheSession::builder().session_id("agent-B")).build(),
+    );
     let t = &b;
     let workflow = async {
         t.call(format!("[B] get_ticket({ticket})"), get_ticket(&ticket))
@@ -332,12 +363,19 @@ async fn fetch_page(url: &str) -> usize {
 /// A confused research agent searches the same query again and again: the repeats are cache
 /// hits, and the fourth identical call is stopped (`max_tool_repeats = 3`).
 pub async fn research() -> Report {
+    research_with(None).await
+}
+
+async fn research_with(limits: Option<SessionLimits>) -> Report {
     let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
-    let session = AgentCacheSession::builder()
-        .max_tool_repeats(3)
-        .max_execution_depth(20)
-        .on_loop(OnLoop::Raise)
-        .build();
+    let session = SessionLimits::apply(
+        limits,
+        AgentCacheSession::builder()
+            .max_tool_repeats(3)
+            .max_execution_depth(20)
+            .on_loop(OnLoop::Raise),
+    )
+    .build();
     let timeline = Timeline::new(session);
     let query = fresh("async rust caching");
     let t = &timeline;
@@ -387,11 +425,18 @@ async fn update_stock(item_id: &str, delta: i64) -> Result<u64, String> {
 /// A buggy planner oscillates between checking and updating stock; the cycle is caught on
 /// its second turn, before the second update runs.
 pub async fn inventory() -> Report {
+    inventory_with(None).await
+}
+
+async fn inventory_with(limits: Option<SessionLimits>) -> Report {
     let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
-    let session = AgentCacheSession::builder()
-        .max_tool_repeats(100)
-        .on_loop(OnLoop::Raise)
-        .build();
+    let session = SessionLimits::apply(
+        limits,
+        AgentCacheSession::builder()
+            .max_tool_repeats(100)
+            .on_loop(OnLoop::Raise),
+    )
+    .build();
     let timeline = Timeline::new(session);
     let sku = fresh("SKU-42");
     let t = &timeline;
@@ -427,11 +472,18 @@ async fn charge_payment(order_id: &str, amount: f64) -> Result<String, String> {
 /// An orchestrator retries a failing payment in a loop; the retry storm is stopped after the
 /// third failure, before a fourth charge reaches the gateway.
 pub async fn payment() -> Report {
+    payment_with(None).await
+}
+
+async fn payment_with(limits: Option<SessionLimits>) -> Report {
     let backend_before = BACKEND_CALLS.load(Ordering::SeqCst);
-    let session = AgentCacheSession::builder()
-        .max_tool_repeats(3)
-        .on_loop(OnLoop::Raise)
-        .build();
+    let session = SessionLimits::apply(
+        limits,
+        AgentCacheSession::builder()
+            .max_tool_repeats(3)
+            .on_loop(OnLoop::Raise),
+    )
+    .build();
     let timeline = Timeline::new(session);
     let order = fresh("ORD-1");
     let t = &timeline;

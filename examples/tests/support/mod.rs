@@ -1,0 +1,116 @@
+//! Shared by the dashboard's test binaries: start the dashboard in-process on an ephemeral
+//! loopback port, and talk to it over real HTTP.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+/// Starts the dashboard on 127.0.0.1 with a port of the system's choosing, in a task of the
+/// current runtime (it stops with the test).
+pub async fn start_dashboard() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(examples::dashboard::serve(listener));
+    address
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON; panics, showing the body, if it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.text))
+    }
+}
+
+/// A plain-HTTP client of one running dashboard.
+#[derive(Clone)]
+pub struct Dashboard {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+}
+
+impl Dashboard {
+    /// Starts a dashboard and a client of it.
+    pub async fn start() -> Self {
+        let address = start_dashboard().await;
+        Dashboard {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            base: format!("http://{address}"),
+        }
+    }
+
+    /// Sends `body` (raw text) with `method` to `path`.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&str>) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or_default().to_owned()));
+        let response = self
+            .client
+            .request(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            content_type,
+            text: String::from_utf8(bytes.to_vec()).unwrap(),
+        }
+    }
+
+    /// `GET path`, which must succeed with JSON.
+    pub async fn get(&self, path: &str) -> Value {
+        self.ok(Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body, which must succeed with JSON.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        self.ok(Method::POST, path, Some(body)).await
+    }
+
+    /// `method path`, which must succeed with JSON.
+    pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|body| body.to_string());
+        let answer = self.send(method.clone(), path, body.as_deref()).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{method} {path} answered {answer:?}"
+        );
+        assert!(
+            answer.content_type.starts_with("application/json"),
+            "{answer:?}"
+        );
+        answer.json()
+    }
+
+    /// One cache's entry of `/api/metrics`.
+    pub async fn cache_metrics(&self, cache: &str) -> Value {
+        self.get("/api/metrics").await["caches"][cache].clone()
+    }
+}
