@@ -1,9 +1,9 @@
 //! Code generation for both attributes.
 
-use cache_attr::args::{Errors, RawArgs};
+use cache_attr::args::Errors;
 use cache_attr::signature::{self, Analysis, KeyPart};
 use cache_attr::tokens::{self, binding};
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
 use syn::ItemFn;
 
@@ -12,23 +12,10 @@ use crate::validate::{Template, template};
 
 /// Entry point of both attributes.
 pub(crate) fn tool(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let item_fn: ItemFn = match syn::parse2(item.clone()) {
-        Ok(item_fn) => item_fn,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                format!("#[{}] applies to an `async fn`", kind.name()),
-            );
-            return tokens::with_error(item, &error);
-        }
-    };
-    let planned = syn::parse2::<RawArgs>(args)
-        .and_then(|args| Options::from_args(kind, args))
-        .and_then(|options| Plan::new(kind, &item_fn, options));
-    match planned {
-        Ok(plan) => plan.expand(&item_fn),
-        Err(error) => tokens::with_error(item, &error),
-    }
+    tokens::expand_fn(kind.name(), args, item, |args, item| {
+        let options = Options::from_args(kind, args)?;
+        Ok(Plan::new(kind, item, options)?.expand(item))
+    })
 }
 
 /// A read's resource may not name a parameter that `skip_args` leaves out of the key: calls

@@ -4,9 +4,32 @@
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, ReturnType, Signature, Type};
+use syn::{Attribute, ItemFn, ReturnType, Signature, Type};
 
+use crate::args::RawArgs;
 use crate::signature::KeyPart;
+
+/// The entry point both attributes share: parses the item as a function and the arguments,
+/// then calls `expand`. On any error the item is emitted as written plus the error, so that
+/// the rest of the crate keeps compiling.
+pub fn expand_fn(
+    attribute: &str,
+    args: TokenStream,
+    item: TokenStream,
+    expand: impl FnOnce(RawArgs, &ItemFn) -> syn::Result<TokenStream>,
+) -> TokenStream {
+    let Ok(item_fn) = syn::parse2::<ItemFn>(item.clone()) else {
+        let error = syn::Error::new(
+            Span::call_site(),
+            format!("#[{attribute}] applies to an `async fn`"),
+        );
+        return with_error(item, &error);
+    };
+    match syn::parse2::<RawArgs>(args).and_then(|args| expand(args, &item_fn)) {
+        Ok(tokens) => tokens,
+        Err(error) => with_error(item, &error),
+    }
+}
 
 /// The item as written plus the error, so that the rest of the crate keeps compiling.
 pub fn with_error(item: TokenStream, error: &syn::Error) -> TokenStream {

@@ -1,6 +1,5 @@
 //! Code generation: the cached function, then its helpers.
 
-use cache_attr::args::RawArgs;
 use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -11,23 +10,11 @@ use crate::validate::{Form, Plan, plan};
 
 /// Entry point of both attributes.
 pub(crate) fn cached(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let item_fn: ItemFn = match syn::parse2(item.clone()) {
-        Ok(item_fn) => item_fn,
-        Err(_) => {
-            let error = syn::Error::new(
-                Span::call_site(),
-                format!("#[{}] applies to an `async fn`", kind.name()),
-            );
-            return tokens::with_error(item, &error);
-        }
-    };
-    let planned = syn::parse2::<RawArgs>(args)
-        .and_then(|args| Options::from_args(kind, args))
-        .and_then(|options| plan(kind, &item_fn, &options).map(|plan| (options, plan)));
-    match planned {
-        Ok((options, plan)) => Expansion::new(kind, &item_fn, &options, &plan).tokens(),
-        Err(error) => tokens::with_error(item, &error),
-    }
+    tokens::expand_fn(kind.name(), args, item, |args, item| {
+        let options = Options::from_args(kind, args)?;
+        let plan = plan(kind, item, &options)?;
+        Ok(Expansion::new(kind, item, &options, &plan).tokens())
+    })
 }
 
 /// The path through which expansions reach the runtime.
