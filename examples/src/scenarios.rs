@@ -9,17 +9,22 @@
 //! time even though global-scope caches outlive a session, as they do in production.
 
 use std::fmt::Debug;
-use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use agent_cache::{AgentCacheSession, AgentMetrics, OnLoop, agent_cache, agent_invalidator};
-use parking_lot::Mutex;
+use agent_cache::{AgentCacheSession, AgentMetrics, OnLoop};
 use serde::Serialize;
-use tokio::time::sleep;
 
 mod limits;
 mod script;
+mod timeline;
+mod tools;
+
+use timeline::{BACKEND_CALLS, Timeline, fresh};
+use tools::{
+    add_to_cart, charge_payment, check_stock, checkout, fetch_page, get_cart, get_product,
+    get_ticket, search_web, update_stock, update_ticket,
+};
 
 pub use limits::{ON_LOOP_NAMES, SessionLimits, parse_on_loop};
 pub use script::{
@@ -93,135 +98,7 @@ pub async fn run_with_limits(name: &str, limits: Option<SessionLimits>) -> Optio
     })
 }
 
-static BACKEND_CALLS: AtomicU64 = AtomicU64::new(0);
-static RUNS: AtomicU64 = AtomicU64::new(0);
-
-async fn backend<T>(value: T) -> T {
-    BACKEND_CALLS.fetch_add(1, Ordering::SeqCst);
-    sleep(LATENCY).await;
-    value
-}
-
-/// Records each call of one session, classified by the session's metrics around it.
-struct Timeline {
-    session: AgentCacheSession,
-    steps: Mutex<Vec<Step>>,
-}
-
-impl Timeline {
-    fn new(session: AgentCacheSession) -> Self {
-        Timeline {
-            session,
-            steps: Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn call<T: Debug>(&self, call: String, tool: impl Future<Output = T>) -> T {
-        let before = self.session.metrics();
-        // Recorded before the call: if the call completes a loop and halts the workflow,
-        // this step is the one that did it.
-        self.steps.lock().push(Step {
-            call,
-            marker: Marker::LoopDetected,
-            detail: String::new(),
-        });
-        let output = tool.await;
-        let after = self.session.metrics();
-        let marker = if after.loop_detections > before.loop_detections {
-            Marker::LoopWarned
-        } else if after.invalidations > before.invalidations {
-            Marker::Invalidation
-        } else if after.hits > before.hits {
-            Marker::Hit
-        } else {
-            Marker::Miss
-        };
-        let detail = format!("{output:?}");
-        let marker = if detail.starts_with("Err") && marker != Marker::LoopWarned {
-            Marker::Error
-        } else {
-            marker
-        };
-        if let Some(step) = self.steps.lock().last_mut() {
-            step.marker = marker;
-            step.detail = detail;
-        }
-        output
-    }
-
-    async fn finish<T>(
-        &self,
-        title: &'static str,
-        backend_before: u64,
-        workflow: impl Future<Output = T>,
-        summary: impl FnOnce(T) -> String,
-    ) -> Report {
-        let outcome = self.session.run(workflow).await;
-        let mut steps = std::mem::take(&mut *self.steps.lock());
-        let outcome = match outcome {
-            Ok(output) => Ok(summary(output)),
-            Err(error) => {
-                if let Some(step) = steps.last_mut() {
-                    step.detail = error.to_string();
-                }
-                Err(error.to_string())
-            }
-        };
-        Report {
-            title,
-            steps,
-            outcome,
-            metrics: self.session.metrics(),
-            backend_calls: BACKEND_CALLS.load(Ordering::SeqCst) - backend_before,
-        }
-    }
-}
-
-fn fresh(id: &str) -> String {
-    format!("{id}#{}", RUNS.fetch_add(1, Ordering::Relaxed))
-}
-
 // 1. E-commerce shopping agent.
-
-#[derive(Clone, Debug)]
-struct Cart {
-    items: Vec<String>,
-    total_cents: u64,
-}
-
-static CARTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-#[agent_cache(resource = "cart", scope = "global", ttl = 120)]
-async fn get_cart(user_id: &str) -> Cart {
-    let items: Vec<String> = CARTS
-        .lock()
-        .iter()
-        .filter(|(user, _)| user == user_id)
-        .map(|(_, item)| item.clone())
-        .collect();
-    let total_cents = 99_900 * items.len() as u64;
-    backend(Cart { items, total_cents }).await
-}
-
-#[agent_cache(resource = "product", scope = "global", ttl = 300)]
-async fn get_product(product_id: &str) -> String {
-    backend(format!("{product_id}: $999.00")).await
-}
-
-#[agent_invalidator(resource = "cart", scope = "global")]
-async fn add_to_cart(user_id: &str, product_id: &str) -> Result<(), String> {
-    CARTS
-        .lock()
-        .push((user_id.to_owned(), product_id.to_owned()));
-    backend(Ok(())).await
-}
-
-#[agent_invalidator(resource = "cart", scope = "global")]
-async fn checkout(user_id: &str) -> Result<String, String> {
-    CARTS.lock().retain(|(user, _)| user != user_id);
-    backend(Ok(format!("order placed for {user_id}"))).await
-}
-
 /// An agent browses, adds a laptop to the cart and checks out: the cart is read from the
 /// cache between mutations and re-fetched after each one, so the total is always right.
 pub async fn ecommerce() -> Report {
@@ -269,28 +146,6 @@ async fn ecommerce_with(limits: Option<SessionLimits>) -> Report {
 }
 
 // 2. Customer-support sessions A and B.
-
-#[agent_cache(resource = "ticket", scope = "session")]
-async fn get_ticket(ticket_id: &str) -> String {
-    let status = TICKETS
-        .lock()
-        .iter()
-        .rev()
-        .find(|(id, _)| id == ticket_id)
-        .map_or_else(|| "open".to_owned(), |(_, status)| status.clone());
-    backend(format!("{ticket_id}: {status}")).await
-}
-
-static TICKETS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-
-#[agent_invalidator(resource = "ticket", scope = "session")]
-async fn update_ticket(ticket_id: &str, status: &str) -> Result<(), String> {
-    TICKETS
-        .lock()
-        .push((ticket_id.to_owned(), status.to_owned()));
-    backend(Ok(())).await
-}
-
 /// Agent A reads, updates and re-reads a ticket in its session; agent B then reads the same
 /// ticket in a session of its own and never sees A's cached copy.
 pub async fn support() -> Report {
@@ -345,21 +200,6 @@ async fn support_with(limits: Option<SessionLimits>) -> Report {
 }
 
 // 3. Research agent with a search loop.
-
-#[agent_cache(resource = "search", scope = "global", ttl = 600)]
-async fn search_web(query: &str) -> Vec<String> {
-    backend(vec![
-        format!("{query}: result 1"),
-        format!("{query}: result 2"),
-    ])
-    .await
-}
-
-#[agent_cache(resource = "page", scope = "global", ttl = 600)]
-async fn fetch_page(url: &str) -> usize {
-    backend(url.len() * 100).await
-}
-
 /// A confused research agent searches the same query again and again: the repeats are cache
 /// hits, and the fourth identical call is stopped (`max_tool_repeats = 3`).
 pub async fn research() -> Report {
@@ -403,25 +243,6 @@ async fn research_with(limits: Option<SessionLimits>) -> Report {
 }
 
 // 4. Inventory oscillation.
-
-static STOCK: AtomicU64 = AtomicU64::new(100);
-
-#[agent_cache(resource = "stock", scope = "global")]
-async fn check_stock(item_id: &str) -> u64 {
-    backend(STOCK.load(Ordering::SeqCst)).await
-}
-
-#[agent_invalidator(resource = "stock", scope = "global")]
-async fn update_stock(item_id: &str, delta: i64) -> Result<u64, String> {
-    let stock = STOCK
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |stock| {
-            stock.checked_add_signed(delta)
-        })
-        .map_err(|stock| format!("{item_id}: cannot apply {delta} to {stock}"))?
-        .wrapping_add_signed(delta);
-    backend(Ok(stock)).await
-}
-
 /// A buggy planner oscillates between checking and updating stock; the cycle is caught on
 /// its second turn, before the second update runs.
 pub async fn inventory() -> Report {
@@ -460,15 +281,6 @@ async fn inventory_with(limits: Option<SessionLimits>) -> Report {
 }
 
 // 5. Payment retry storm.
-
-#[agent_invalidator(resource = "payment", scope = "global")]
-async fn charge_payment(order_id: &str, amount: f64) -> Result<String, String> {
-    backend(Err(format!(
-        "PaymentError: gateway timeout charging {order_id} ${amount:.2}"
-    )))
-    .await
-}
-
 /// An orchestrator retries a failing payment in a loop; the retry storm is stopped after the
 /// third failure, before a fourth charge reaches the gateway.
 pub async fn payment() -> Report {
