@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cache_core::async_lru;
 use cached::macros::cached;
 
-/// Warm entries of the hit workloads (as in `benches/hit.rs`).
+/// Warm entries of the hit workloads (as in `cache-core/benches/hit.rs`).
 pub const ENTRIES: usize = 10_000;
 
 /// Times each loader body ran, by peer.
@@ -152,7 +152,7 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// The 10,000 keys in insertion order, and the same keys shuffled, in the order they are read
-/// (the sequences of `benches/hit.rs` and of `bench/python/bench.py`).
+/// (the sequences of `cache-core/benches/hit.rs` and of `bench/python/bench.py`).
 pub fn key_sets() -> (Vec<u64>, Vec<u64>) {
     let mut state = 0x5EED;
     let inserted: Vec<u64> = (0..ENTRIES).map(|_| splitmix64(&mut state)).collect();

@@ -1,5 +1,6 @@
-//! The miss paths: a miss and insert at capacity, a herd of 10,000 callers on one key, an
-//! error storm of 100 callers, and 10,000 distinct keys through a batch loader.
+//! The miss paths: a miss and insert at capacity, a herd of 10,000 callers on one key (as
+//! 10,000 spawned tasks, then as 10,000 futures joined in one task), an error storm of 100
+//! callers, and 10,000 distinct keys through a batch loader.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cache_core::{AsyncCache, Engine};
 use cached::{Cached, LruCache};
+use futures_util::future::join_all;
 use tokio::runtime::Runtime;
 
 use crate::Settings;
@@ -18,11 +20,14 @@ use crate::report::Table;
 
 pub const MISS: &str = "miss + insert at capacity 10,000 (ns per call)";
 pub const HERD: &str = "herd of 10,000 on one key: time above the loader's 1 ms (ms)";
+pub const HERD_JOINED: &str = "herd of 10,000 on one key, as 10,000 futures joined in one task \
+     (join_all, no spawn): time above the loader's 1 ms (ms)";
 pub const STORM: &str = "error storm of 100 callers, loader fails after 1 ms (ms)";
 pub const BATCH: &str = "batch of 10,000 distinct keys (ms)";
 
 pub const HERD_OURS: &str = "AsyncCache::get_with [quick_cache, default]";
 pub const LOADER_ALONE: &str = "the loader alone (1 task, sleep 1 ms)";
+pub const LOADER_ALONE_JOINED: &str = "the loader alone (sleep 1 ms in the calling task, no spawn)";
 
 const CAPACITY: u64 = 10_000;
 
@@ -33,7 +38,8 @@ pub fn run(settings: &Settings, table: &mut Table) {
         .enable_time()
         .build()
         .expect("a tokio runtime");
-    herd(settings, table, &runtime);
+    herd(settings, table, &runtime, Callers::Tasks);
+    herd(settings, table, &runtime, Callers::Joined);
     storm(settings, table, &runtime);
     batch(settings, table, &runtime);
 }
@@ -130,10 +136,22 @@ fn engine_name(engine: Engine) -> &'static str {
     }
 }
 
-/// The median time of `rounds` crowds of `callers` tasks each running `call(round)`, and the
+/// How the callers of a crowd run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Callers {
+    /// One tokio task each, spawned onto the 2-worker runtime and joined in order (as Python's
+    /// `create_task` and `gather`).
+    Tasks,
+    /// One future each, all joined in the task that `block_on` runs with
+    /// `futures_util::future::join_all`: no task is spawned.
+    Joined,
+}
+
+/// The median time of `rounds` crowds of `callers` callers each running `call(round)`, and the
 /// loads per crowd (the largest seen). `call(round)` is one caller of that round's crowd.
 fn crowd<F, Fut>(
     runtime: &Runtime,
+    mode: Callers,
     rounds: usize,
     callers: usize,
     loads: impl Fn() -> u64,
@@ -151,9 +169,16 @@ where
         let futures: Vec<Fut> = (0..callers).map(|_| call(round as u64)).collect();
         let start = Instant::now();
         runtime.block_on(async {
-            let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-            for task in tasks {
-                task.await.expect("a caller panicked");
+            match mode {
+                Callers::Tasks => {
+                    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+                    for task in tasks {
+                        task.await.expect("a caller panicked");
+                    }
+                }
+                Callers::Joined => {
+                    std::hint::black_box(join_all(futures).await);
+                }
             }
         });
         times.push(start.elapsed().as_secs_f64() * 1e3);
@@ -162,23 +187,36 @@ where
     (median(times), most_loads)
 }
 
-fn loader_alone(runtime: &Runtime, rounds: usize) -> f64 {
+/// The loader alone, the way `mode` runs a caller: in a spawned task, or in the calling task.
+fn loader_alone(runtime: &Runtime, mode: Callers, rounds: usize) -> f64 {
     let times = (0..rounds.max(10))
         .map(|_| {
             let start = Instant::now();
-            runtime.block_on(async { tokio::spawn(tokio::time::sleep(LOAD_TIME)).await.unwrap() });
+            runtime.block_on(async {
+                match mode {
+                    Callers::Tasks => tokio::spawn(tokio::time::sleep(LOAD_TIME)).await.unwrap(),
+                    Callers::Joined => tokio::time::sleep(LOAD_TIME).await,
+                }
+            });
             start.elapsed().as_secs_f64() * 1e3
         })
         .collect();
     median(times)
 }
 
-fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
+/// The herd, with its callers run as `mode` says: every peer, as rows of `workload`, each
+/// minus the loader's own time measured the same way.
+fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime, mode: Callers) {
     const CALLERS: usize = 10_000;
-    let alone = loader_alone(runtime, settings.crowds);
+    let (workload, alone_name, base) = match mode {
+        Callers::Tasks => (HERD, LOADER_ALONE, 0),
+        // Fresh keys for the attribute caches, which the first herds already filled.
+        Callers::Joined => (HERD_JOINED, LOADER_ALONE_JOINED, 10_000_000),
+    };
+    let alone = loader_alone(runtime, mode, settings.crowds);
     table.push_noted(
-        HERD,
-        LOADER_ALONE,
+        workload,
+        alone_name,
         Some(alone),
         "ms",
         "total time, subtracted from the rows below",
@@ -194,7 +232,7 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
     };
     let row = |table: &mut Table, peer: &str, (ms, most): (f64, u64)| {
         table.push_noted(
-            HERD,
+            workload,
             peer,
             Some(ms - alone),
             "ms",
@@ -207,6 +245,7 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
             AsyncCache::builder().maxsize(1_000).engine(engine).build();
         let result = crowd(
             runtime,
+            mode,
             rounds,
             CALLERS,
             || loads.load(Ordering::Relaxed),
@@ -224,6 +263,7 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(1_000);
     let result = crowd(
         runtime,
+        mode,
         rounds,
         CALLERS,
         || loads.load(Ordering::Relaxed),
@@ -236,6 +276,7 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
     let quick = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1_000));
     let result = crowd(
         runtime,
+        mode,
         rounds,
         CALLERS,
         || loads.load(Ordering::Relaxed),
@@ -254,13 +295,17 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime) {
         result,
     );
     let herd_loads = || peers::loads(counter::HERD);
-    let result = crowd(runtime, rounds, CALLERS, herd_loads, peers::herd_lru);
+    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
+        peers::herd_lru(base + k)
+    });
     row(table, "#[async_lru] [quick_cache, default]", result);
-    let result = crowd(runtime, rounds, CALLERS, herd_loads, |k| {
-        peers::herd_lru_moka(k + 1_000_000)
+    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
+        peers::herd_lru_moka(base + k + 1_000_000)
     });
     row(table, "#[async_lru(engine = \"moka\")]", result);
-    let result = crowd(runtime, rounds, CALLERS, herd_loads, peers::herd_cached);
+    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
+        peers::herd_cached(base + k)
+    });
     row(
         table,
         "cached 4.1 #[cached] async fn (no herd protection)",
@@ -294,6 +339,7 @@ fn storm(settings: &Settings, table: &mut Table, runtime: &Runtime) {
             AsyncCache::builder().maxsize(1_000).engine(engine).build();
         let result = crowd(
             runtime,
+            Callers::Tasks,
             rounds,
             CALLERS,
             || loads.load(Ordering::Relaxed),
@@ -311,6 +357,7 @@ fn storm(settings: &Settings, table: &mut Table, runtime: &Runtime) {
     let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(1_000);
     let result = crowd(
         runtime,
+        Callers::Tasks,
         rounds,
         CALLERS,
         || loads.load(Ordering::Relaxed),
@@ -323,6 +370,7 @@ fn storm(settings: &Settings, table: &mut Table, runtime: &Runtime) {
     let quick = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1_000));
     let result = crowd(
         runtime,
+        Callers::Tasks,
         rounds,
         CALLERS,
         || loads.load(Ordering::Relaxed),
@@ -337,13 +385,23 @@ fn storm(settings: &Settings, table: &mut Table, runtime: &Runtime) {
         result,
     );
     let storm_loads = || peers::loads(counter::STORM);
-    let result = crowd(runtime, rounds, CALLERS, storm_loads, |k| async move {
-        peers::storm_lru(k).await.is_err()
-    });
+    let result = crowd(
+        runtime,
+        Callers::Tasks,
+        rounds,
+        CALLERS,
+        storm_loads,
+        |k| async move { peers::storm_lru(k).await.is_err() },
+    );
     row(table, "#[async_lru] [quick_cache, default], Result", result);
-    let result = crowd(runtime, rounds, CALLERS, storm_loads, |k| async move {
-        peers::storm_cached(k).await.is_err()
-    });
+    let result = crowd(
+        runtime,
+        Callers::Tasks,
+        rounds,
+        CALLERS,
+        storm_loads,
+        |k| async move { peers::storm_cached(k).await.is_err() },
+    );
     row(table, "cached 4.1 #[cached] async fn, Result", result);
 }
 

@@ -13,8 +13,10 @@ use crate::report::Table;
 pub const PY_LRU: &str = "Python async-cache 2.0.3 @AsyncLRU";
 pub const PY_CACHE: &str = "Python async-cache 2.0.3 AsyncCache";
 
+/// The workspace root: the parent of this example's crate, `examples`.
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
 /// Runs the script (or reads `json`, when given) and adds its figures to the table.
@@ -28,7 +30,13 @@ pub fn run(json: Option<PathBuf>, table: &mut Table) {
                 "running {} (creates a virtualenv, installs async-cache==2.0.3)",
                 script.display()
             );
-            match Command::new("bash").arg(&script).arg(&out).status() {
+            // The script prints the file it wrote; that goes with the progress, not the table.
+            let status = Command::new("bash")
+                .arg(&script)
+                .arg(&out)
+                .stdout(std::io::stderr())
+                .status();
+            match status {
                 Ok(status) if status.success() => out,
                 outcome => {
                     eprintln!(

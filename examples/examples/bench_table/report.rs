@@ -1,4 +1,4 @@
-//! The comparison table and the targets of issue 5, as markdown.
+//! The comparison table and the targets it is checked against, as markdown.
 
 use std::fmt::Write as _;
 
@@ -84,7 +84,7 @@ impl Table {
 
 fn format_value(value: Option<f64>, unit: &str) -> String {
     match value {
-        None => "pending".to_string(),
+        None => "-".to_string(),
         Some(value) if value >= 100.0 => format!("{value:.0} {unit}"),
         Some(value) if value >= 10.0 => format!("{value:.1} {unit}"),
         Some(value) => format!("{value:.2} {unit}"),
@@ -104,7 +104,7 @@ pub fn targets_markdown(targets: &[Target]) -> String {
         let holds = match target.holds {
             Some(true) => "yes",
             Some(false) => "**no**",
-            None => "not measured",
+            None => "n/a",
         };
         let _ = writeln!(
             out,
