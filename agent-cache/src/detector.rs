@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub struct LoopLimits {
     pub max_execution_depth: u64,
     /// A call that has failed this many times in a row may not run again. Default 3.
     pub max_retries: u32,
-    /// The longest cycle looked for, in calls (2 at least). Default 10.
+    /// The longest cycle looked for, in calls (2 to 32). Default 10.
     pub max_cycle_len: usize,
 }
 
@@ -71,21 +71,78 @@ pub struct Detection {
 
 /// Identifies one call: its tool and its arguments. Equal calls have equal signatures.
 pub fn signature<A: Hash + ?Sized>(tool: &str, arguments: &A) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = CallHasher::default();
     tool.hash(&mut hasher);
     arguments.hash(&mut hasher);
     hasher.finish()
 }
 
-/// How many distinct calls the repeat and failure counts remember; older ones are forgotten
+/// Hashes calls into signatures, several times faster than SipHash for the few words a call
+/// usually is. Signatures only steer loop detection, so resistance to crafted collisions (what
+/// SipHash buys) is not needed; a good spread is, which the final mix provides.
+#[derive(Default)]
+pub(crate) struct CallHasher(u64);
+
+impl CallHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(31);
+    }
+}
+
+impl Hasher for CallHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let mut tail = [0; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.mix(u64::from_le_bytes(tail) ^ (bytes.len() as u64) << 56);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        self.mix(word);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, word: usize) {
+        self.mix(word as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // murmur3's finaliser: every input bit reaches every output bit.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^ (h >> 33)
+    }
+}
+
+/// The longest cycle a detector looks for.
+const MAX_CYCLE_LEN: usize = 32;
+
+/// The recent calls a detector keeps: two turns of the longest cycle.
+const RING: usize = 2 * MAX_CYCLE_LEN;
+
+/// How many distinct failing calls the failure counts remember; older ones are forgotten
 /// first, which bounds memory for any session length.
 const REMEMBERED_CALLS: usize = 4096;
 
 /// Watches one session's tool calls for runaway loops.
 ///
 /// Each [`record`](Self::record) costs O(`max_cycle_len`), a constant, and memory stays
-/// bounded however long the session runs: the recent calls sit in a ring of
-/// 2 × `max_cycle_len`, and the per-call counts remember at most 4,096 distinct calls.
+/// bounded however long the session runs: the recent calls sit in a fixed ring of 64, repeat
+/// counts in a fixed table of 4,096 slots, and failure counts remember at most 4,096 calls.
 ///
 /// ```
 /// use agent_cache::{LoopDetector, LoopKind, LoopLimits, signature};
@@ -104,27 +161,38 @@ const REMEMBERED_CALLS: usize = 4096;
 pub struct LoopDetector {
     limits: LoopLimits,
     calls: u64,
-    /// The most recent calls, oldest first.
-    recent: VecDeque<(u64, &'static str)>,
+    /// The most recent calls' signatures, each written twice (at `i` and `i + RING`, where
+    /// `i` is its call number modulo [`RING`]), so the last `max_cycle_len` form one
+    /// contiguous slice that the period loop reads without wrapping.
+    recent: Box<[u64; 2 * RING]>,
+    /// The tools of the most recent calls, by call number modulo [`RING`].
+    tools: Box<[&'static str; RING]>,
+    /// Calls recorded into `recent` so far.
+    pushed: usize,
     /// `matching[p]`: how many of the most recent calls equal the call `p` before them.
-    matching: Vec<usize>,
-    repeats: BoundedCounts,
+    matching: [u32; MAX_CYCLE_LEN + 1],
+    /// Whether any of `matching` is not zero.
+    matching_any: bool,
+    repeats: RepeatCounts,
     failures: BoundedCounts,
 }
 
 impl LoopDetector {
     /// A detector with these limits.
     pub fn new(limits: LoopLimits) -> Self {
-        let max_cycle_len = limits.max_cycle_len.max(2);
+        let max_cycle_len = limits.max_cycle_len.clamp(2, MAX_CYCLE_LEN);
         LoopDetector {
             limits: LoopLimits {
                 max_cycle_len,
                 ..limits
             },
             calls: 0,
-            recent: VecDeque::with_capacity(2 * max_cycle_len),
-            matching: vec![0; max_cycle_len + 1],
-            repeats: BoundedCounts::default(),
+            recent: Box::new([0; 2 * RING]),
+            tools: Box::new([""; RING]),
+            pushed: 0,
+            matching: [0; MAX_CYCLE_LEN + 1],
+            matching_any: false,
+            repeats: RepeatCounts::default(),
             failures: BoundedCounts::default(),
         }
     }
@@ -217,21 +285,70 @@ impl LoopDetector {
     /// shortest period `p` (2 ≤ p ≤ max) whose last `p` calls equal the `p` before them and
     /// are not all one call (that is a repeat, not a cycle).
     fn push(&mut self, signature: u64, tool: &'static str) -> Option<Vec<&'static str>> {
-        let len = self.recent.len();
-        for period in 1..self.matching.len() {
-            let same = len >= period && self.recent[len - period].0 == signature;
-            self.matching[period] = if same { self.matching[period] + 1 } else { 0 };
+        let max = self.limits.max_cycle_len;
+        // The calls 1..=max back, oldest first; before `max` calls only the last `seen` are real.
+        let end = self.pushed % RING + RING;
+        let seen = self.pushed.min(max);
+        let window = &self.recent[end - seen..end];
+        // Most calls repeat none of the last few: then no period matches (one vectorised scan).
+        let repeated = window.contains(&signature);
+        if repeated {
+            for period in 1..=max {
+                let same = period <= seen && window[seen - period] == signature;
+                self.matching[period] = if same { self.matching[period] + 1 } else { 0 };
+            }
+        } else if self.matching_any {
+            self.matching.fill(0);
         }
-        if self.recent.len() == 2 * self.limits.max_cycle_len {
-            self.recent.pop_front();
+        self.matching_any = repeated;
+        let slot = self.pushed % RING;
+        self.recent[slot] = signature;
+        self.recent[slot + RING] = signature;
+        self.tools[slot] = tool;
+        self.pushed += 1;
+        if !repeated {
+            return None;
         }
-        self.recent.push_back((signature, tool));
-        // The run of identical calls ending here.
-        let identical = self.matching[1] + 1;
-        let period = (2..self.matching.len())
-            .find(|&period| self.matching[period] >= period && identical < period)?;
-        let start = self.recent.len() - period;
-        Some(self.recent.range(start..).map(|(_, tool)| *tool).collect())
+        // A cycle needs two distinct calls: periods within the run of identical calls ending
+        // here (A, A, A, A) are repeats, not cycles.
+        let identical = self.matching[1] as usize + 1;
+        let period = (2..=max)
+            .find(|&period| self.matching[period] as usize >= period && identical < period)?;
+        Some(
+            (self.pushed - period..self.pushed)
+                .map(|call| self.tools[call % RING])
+                .collect(),
+        )
+    }
+}
+
+/// Slots of the repeat counts: a power of two.
+const REPEAT_SLOTS: usize = 4096;
+
+/// How often each recent call was made, in a direct-mapped table of [`REPEAT_SLOTS`] slots
+/// (64 KiB, allocated on a session's first call): a call's slot is picked by its signature,
+/// and a call whose slot holds another signature takes it over. So a count survives until
+/// another call lands in its slot, which among a few thousand distinct calls is unlikely;
+/// every call costs a few instructions whatever the session's length.
+#[derive(Debug, Default)]
+struct RepeatCounts {
+    slots: Option<Box<[(u64, u32)]>>,
+}
+
+impl RepeatCounts {
+    #[inline]
+    fn increment(&mut self, signature: u64) -> u32 {
+        let slots = self
+            .slots
+            .get_or_insert_with(|| vec![(0, 0); REPEAT_SLOTS].into_boxed_slice());
+        #[allow(clippy::cast_possible_truncation)] // the low bits pick the slot
+        let slot = &mut slots[signature as usize & (REPEAT_SLOTS - 1)];
+        if slot.0 == signature && slot.1 > 0 {
+            slot.1 = slot.1.saturating_add(1);
+        } else {
+            *slot = (signature, 1);
+        }
+        slot.1
     }
 }
 
@@ -266,22 +383,26 @@ impl Hasher for SignatureHasher {
 
 impl BoundedCounts {
     fn increment(&mut self, signature: u64) -> u32 {
-        if !self.counts.contains_key(&signature) {
-            if self.order.len() == REMEMBERED_CALLS {
-                while let Some(oldest) = self.order.pop_front() {
-                    if self.counts.remove(&oldest).is_some() {
-                        break;
-                    }
+        if let Some(count) = self.counts.get_mut(&signature) {
+            *count = count.saturating_add(1);
+            return *count;
+        }
+        if self.order.len() == REMEMBERED_CALLS {
+            while let Some(oldest) = self.order.pop_front() {
+                if self.counts.remove(&oldest).is_some() {
+                    break;
                 }
             }
-            self.order.push_back(signature);
         }
-        let count = self.counts.entry(signature).or_insert(0);
-        *count = count.saturating_add(1);
-        *count
+        self.order.push_back(signature);
+        self.counts.insert(signature, 1);
+        1
     }
 
     fn get(&self, signature: u64) -> u32 {
+        if self.counts.is_empty() {
+            return 0;
+        }
         self.counts.get(&signature).copied().unwrap_or(0)
     }
 

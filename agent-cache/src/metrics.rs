@@ -1,7 +1,6 @@
 //! [`AgentMetrics`]: per session and, through [`metrics`](crate::metrics()), for the process.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -27,7 +26,7 @@ pub struct AgentMetrics {
     pub loop_detections: u64,
     /// `hits / (hits + misses)`, or 0.0 when nothing was counted.
     pub hit_rate: f64,
-    /// Tool calls recorded by loop detection (cache hits included).
+    /// Tool calls: hits, misses and invalidator calls, plus calls a halted workflow stopped.
     pub tool_calls: u64,
     /// Loop detections by kind.
     pub loop_detections_by_kind: LoopDetectionsByKind,
@@ -50,18 +49,21 @@ pub struct LoopDetectionsByKind {
 }
 
 /// The live counters behind [`AgentMetrics`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
-    tool_calls: AtomicU64,
+    /// Calls that neither read nor invalidated: stopped by a loop (rare, hence counted
+    /// apart; `tool_calls` is derived, so the hit path counts one event, not two).
+    halted: AtomicU64,
     detections: [AtomicU64; 4],
     by_resource: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-/// Every session's events, and those outside sessions.
-pub(crate) static GLOBAL: LazyLock<Counters> = LazyLock::new(Counters::default);
+/// Every session's events, and those outside sessions. A plain `static` (no lazy
+/// initialisation to check): counting is on every tool call's path.
+pub(crate) static GLOBAL: Counters = Counters::new();
 
 /// The process-wide aggregate over every session, and every tool call made outside one.
 pub fn metrics() -> AgentMetrics {
@@ -73,27 +75,52 @@ pub fn metrics() -> AgentMetrics {
 pub(crate) enum Event<'a> {
     Hit,
     Miss,
-    ToolCall,
+    /// A call stopped because its workflow halted.
+    Halted,
     Invalidation(&'a [&'static str]),
     Detection(LoopKind),
 }
 
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
 impl Counters {
+    pub(crate) const fn new() -> Self {
+        Counters {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+            halted: AtomicU64::new(0),
+            detections: [const { AtomicU64::new(0) }; 4],
+            by_resource: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    #[inline]
     pub(crate) fn count(&self, event: Event<'_>) {
         let counter = match event {
             Event::Hit => &self.hits,
             Event::Miss => &self.misses,
-            Event::ToolCall => &self.tool_calls,
+            Event::Halted => &self.halted,
             Event::Invalidation(resources) => {
-                let mut by_resource = self.by_resource.lock();
-                for resource in resources {
-                    *by_resource.entry(resource).or_insert(0) += 1;
-                }
+                self.count_resources(resources);
                 &self.invalidations
             }
             Event::Detection(kind) => &self.detections[kind as usize],
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Kept out of line: `count` is on every tool call's path, this only on invalidations.
+    #[inline(never)]
+    fn count_resources(&self, resources: &[&'static str]) {
+        let mut by_resource = self.by_resource.lock();
+        for resource in resources {
+            *by_resource.entry(resource).or_insert(0) += 1;
+        }
     }
 
     pub(crate) fn snapshot(&self) -> AgentMetrics {
@@ -117,7 +144,7 @@ impl Counters {
             invalidations: get(&self.invalidations),
             loop_detections: by_kind.repeat + by_kind.depth + by_kind.cycle + by_kind.retry_storm,
             hit_rate,
-            tool_calls: get(&self.tool_calls),
+            tool_calls: hits + misses + get(&self.invalidations) + get(&self.halted),
             loop_detections_by_kind: by_kind,
             invalidations_by_resource: self
                 .by_resource

@@ -161,9 +161,9 @@ impl AgentCacheSessionBuilder {
         self
     }
 
-    /// The longest cycle of calls looked for (at least 2). Default: 10.
+    /// The longest cycle of calls looked for (2 to 32). Default: 10.
     pub fn max_cycle_len(mut self, calls: usize) -> Self {
-        self.limits.max_cycle_len = calls.max(2);
+        self.limits.max_cycle_len = calls.clamp(2, 32);
         self
     }
 
@@ -269,6 +269,20 @@ pub(crate) fn current() -> Option<Arc<ActiveRun>> {
     CURRENT.try_with(Arc::clone).ok()
 }
 
+/// Calls `f` with the run of the session the calling task is in, if any, borrowed in place:
+/// the hit path takes no reference count.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&ActiveRun>) -> R) -> R {
+    let mut f = Some(f);
+    let in_session = CURRENT.try_with(|run| f.take().map(|f| f(Some(&**run))));
+    match (in_session, f) {
+        (Ok(Some(output)), _) => output,
+        (_, Some(f)) => f(None),
+        // `f` was taken only by the closure, which then returned its output.
+        (_, None) => unreachable!("a tool lookup runs once"),
+    }
+}
+
 /// Spawns `future` onto the current tokio runtime in the caller's session, if any.
 ///
 /// `tokio::spawn` starts a task outside every session: its tool calls would be uncached for
@@ -352,15 +366,21 @@ impl ActiveRun {
         &self.session.id
     }
 
-    /// Records a tool call, before it runs, and decides what happens to it.
-    pub(crate) fn check(&self, tool: &'static str, signature: u64) -> Verdict {
+    /// Whether this run detects loops: if not, calls need no signature.
+    pub(crate) fn detects(&self) -> bool {
+        self.session.detection
+    }
+
+    /// Records a tool call, before it runs, and decides what happens to it. `signature` is
+    /// `None` when the run does not detect loops.
+    pub(crate) fn check(&self, tool: &'static str, signature: Option<u64>) -> Verdict {
         if self.halted.get().is_some() {
+            count(Some(self), Event::Halted);
             return Verdict::Halt;
         }
-        count(Some(self), Event::ToolCall);
-        if !self.session.detection {
+        let Some(signature) = signature else {
             return Verdict::Proceed;
-        }
+        };
         let Some(detection) = self.detector.lock().record(tool, signature) else {
             return Verdict::Proceed;
         };
@@ -380,13 +400,17 @@ impl ActiveRun {
             OnLoop::ShortCircuit => Verdict::ShortCircuit(detection),
             OnLoop::Raise => {
                 self.halt(detection);
+                count(Some(self), Event::Halted);
                 Verdict::Halt
             }
         }
     }
 
     /// Records how a call ended, for retry-storm detection.
-    pub(crate) fn record_outcome(&self, signature: u64, failed: bool) {
+    pub(crate) fn record_outcome(&self, signature: Option<u64>, failed: bool) {
+        let Some(signature) = signature else {
+            return;
+        };
         let mut detector = self.detector.lock();
         if failed {
             detector.record_failure(signature);
@@ -441,6 +465,7 @@ impl ActiveRun {
 }
 
 /// Counts an event globally and in the session it happened in.
+#[inline]
 pub(crate) fn count(run: Option<&ActiveRun>, event: Event<'_>) {
     GLOBAL.count(event);
     if let Some(run) = run {

@@ -5,13 +5,14 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::{Future, pending};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use cache_core::__private::KeyPart;
+use cache_core::__private::{CacheSlot, KeyPart};
 use cache_core::AsyncCache;
 
+use crate::detector::CallHasher;
 use crate::metrics::Event;
 use crate::resource::{Node, ResourceRegistry};
 use crate::session::{self, ActiveRun, Verdict, count};
@@ -50,17 +51,78 @@ pub struct ToolSpec {
 pub struct Tool {
     spec: ToolSpec,
     /// The global cache, `AsyncCache<(K, u64), Tagged<V>>`, made on first use.
-    global: OnceLock<Box<dyn Any + Send + Sync>>,
-    /// For a global tool whose resources name no parameter: their nodes, resolved once.
-    static_nodes: OnceLock<Arc<[Arc<Node>]>>,
+    global: CacheSlot,
+    /// For a global tool whose resources name no parameter: their nodes, resolved once and
+    /// kept for good, so its entries need not hold them.
+    static_nodes: OnceLock<Box<[Arc<Node>]>>,
 }
 
 /// A cached value with the resource nodes its version was taken from, which keeps them (and
-/// so that version) alive as long as the entry.
+/// so that version) alive as long as the entry; `None` when the tool holds them itself.
 #[derive(Clone)]
 struct Tagged<V> {
     value: V,
-    _nodes: Arc<[Arc<Node>]>,
+    _nodes: Option<Arc<[Arc<Node>]>>,
+}
+
+/// The resource nodes one call's version is taken from.
+enum Nodes {
+    /// Held by the tool for good.
+    Static(&'static [Arc<Node>]),
+    /// Resolved for this call; entries hold them.
+    Resolved(Arc<[Arc<Node>]>),
+}
+
+impl Nodes {
+    fn version(&self) -> u64 {
+        let nodes: &[Arc<Node>] = match self {
+            Nodes::Static(nodes) => nodes,
+            Nodes::Resolved(nodes) => nodes,
+        };
+        nodes
+            .iter()
+            .map(|node| node.version())
+            .fold(0, u64::wrapping_add)
+    }
+
+    fn keep_alive(self) -> Option<Arc<[Arc<Node>]>> {
+        match self {
+            Nodes::Static(_) => None,
+            Nodes::Resolved(nodes) => Some(nodes),
+        }
+    }
+}
+
+/// What a read found before it may have to wait.
+enum Lookup<K: 'static, V: 'static> {
+    Hit(V),
+    /// The run halted on a loop: the call never completes.
+    Halt,
+    /// A session-scoped tool outside a session: run the body, cache nothing.
+    Uncached,
+    Miss {
+        cache: CacheRef<K, V>,
+        key: (K, u64),
+        nodes: Nodes,
+        signature: Option<u64>,
+    },
+}
+
+/// The cache one call reads: the tool's own for good, or a session's.
+enum CacheRef<K: 'static, V: 'static> {
+    Global(&'static ToolCache<K, V>),
+    Session(ToolCache<K, V>),
+}
+
+impl<K: 'static, V: 'static> std::ops::Deref for CacheRef<K, V> {
+    type Target = ToolCache<K, V>;
+
+    fn deref(&self) -> &ToolCache<K, V> {
+        match self {
+            CacheRef::Global(cache) => cache,
+            CacheRef::Session(cache) => cache,
+        }
+    }
 }
 
 type ToolCache<K, V> = AsyncCache<(K, u64), Tagged<V>>;
@@ -70,14 +132,14 @@ impl Tool {
     pub const fn new(spec: ToolSpec) -> Self {
         Tool {
             spec,
-            global: OnceLock::new(),
+            global: CacheSlot::new(),
             static_nodes: OnceLock::new(),
         }
     }
 
     /// Identifies calls of this tool with these arguments, for loop detection.
     fn signature<A: Hash + ?Sized>(&'static self, arguments: &A) -> u64 {
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = CallHasher::default();
         std::ptr::from_ref(self).hash(&mut hasher);
         arguments.hash(&mut hasher);
         hasher.finish()
@@ -111,47 +173,77 @@ impl Tool {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        let run = session::current();
-        let run = run.as_deref();
-        let signature = self.signature(&key);
+        match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Halt => pending().await,
+            // A session-scoped tool outside a session runs uncached.
+            Lookup::Uncached => body.await.map_err(Arc::new),
+            Lookup::Miss {
+                cache,
+                key,
+                nodes,
+                signature,
+            } => {
+                let loaded = cache
+                    .try_get_with(key, async {
+                        body.await.map(|value| Tagged {
+                            value,
+                            _nodes: nodes.keep_alive(),
+                        })
+                    })
+                    .await;
+                if let Some(run) = signature.and(session::current()) {
+                    run.record_outcome(signature, loaded.is_err());
+                }
+                loaded.map(|tagged| tagged.value)
+            }
+        }
+    }
+
+    /// Everything a read does before it may have to wait: loop detection, and the lookup.
+    /// Synchronous, so the session is borrowed rather than counted.
+    fn lookup<K, V>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        key: K,
+        resources: &[Cow<'_, str>],
+    ) -> Lookup<K, V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
+        // Hashed only for a run that detects loops: nothing else reads it.
+        let signature = run
+            .filter(|run| run.detects())
+            .map(|_| self.signature(&key));
         let verdict = run.map_or(Verdict::Proceed, |run| run.check(self.spec.name, signature));
         if let Verdict::Halt = verdict {
-            return pending().await;
+            return Lookup::Halt;
         }
         let Some(cache) = self.cache::<K, V>(run) else {
-            // A session-scoped tool outside a session runs uncached.
             count(run, Event::Miss);
-            return body.await.map_err(Arc::new);
+            return Lookup::Uncached;
         };
         let nodes = self.nodes(run, resources);
-        let version = nodes
-            .iter()
-            .map(|node| node.version())
-            .fold(0, u64::wrapping_add);
-        let key = (key, version);
+        let key = (key, nodes.version());
         if let Some(hit) = cache.get(&key) {
             count(run, Event::Hit);
             tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
-            return Ok(hit.value);
+            return Lookup::Hit(hit.value);
         }
         if let (Verdict::ShortCircuit(detection), Some(run)) = (verdict, run) {
             run.halt(detection);
-            return pending().await;
+            count(Some(run), Event::Halted);
+            return Lookup::Halt;
         }
         count(run, Event::Miss);
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
-        let loaded = cache
-            .try_get_with(key, async {
-                body.await.map(|value| Tagged {
-                    value,
-                    _nodes: nodes,
-                })
-            })
-            .await;
-        if let Some(run) = run {
-            run.record_outcome(signature, loaded.is_err());
+        Lookup::Miss {
+            cache,
+            key,
+            nodes,
+            signature,
         }
-        loaded.map(|tagged| tagged.value)
     }
 
     /// An invalidator call: invalidates its resources, runs the mutation, invalidates them
@@ -168,11 +260,13 @@ impl Tool {
         let run = session::current();
         let run = run.as_deref();
         if let Some(run) = run {
+            let signature = run.detects().then_some(signature);
             match run.check(self.spec.name, signature) {
                 Verdict::Proceed => {}
                 // A mutation has no cached value to return instead.
                 Verdict::ShortCircuit(detection) => {
                     run.halt(detection);
+                    count(Some(run), Event::Halted);
                     return pending().await;
                 }
                 Verdict::Halt => return pending().await,
@@ -191,7 +285,7 @@ impl Tool {
         let output = body.await;
         drop(again);
         if let Some(run) = run {
-            run.record_outcome(signature, failed(&output));
+            run.record_outcome(run.detects().then_some(signature), failed(&output));
         }
         output
     }
@@ -201,14 +295,14 @@ impl Tool {
     /// calls apart. Called before [`mutate`](Self::mutate), not inside it, so that the
     /// `&dyn Debug` arguments (not `Send`) are never held across an `.await`.
     pub fn signature_of(&'static self, arguments: &[&dyn Debug]) -> u64 {
-        struct HashWriter<'a>(&'a mut DefaultHasher);
+        struct HashWriter<'a>(&'a mut CallHasher);
         impl std::fmt::Write for HashWriter<'_> {
             fn write_str(&mut self, s: &str) -> std::fmt::Result {
                 self.0.write(s.as_bytes());
                 Ok(())
             }
         }
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = CallHasher::default();
         std::ptr::from_ref(self).hash(&mut hasher);
         for argument in arguments {
             // Writing into a hasher cannot fail.
@@ -233,42 +327,38 @@ impl Tool {
 
     /// The resource nodes a read's version is taken from: the global ones, and for a
     /// session-scoped tool the session's too.
-    fn nodes(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Arc<[Arc<Node>]> {
-        let resolve = || -> Arc<[Arc<Node>]> {
-            let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
-            match (self.spec.scope, run) {
-                (Scope::Session, Some(run)) => global
-                    .chain(resources.iter().map(|r| run.resources.resolve(r)))
-                    .collect(),
-                _ => global.collect(),
-            }
-        };
+    fn nodes(&'static self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Nodes {
+        let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
         if self.spec.scope == Scope::Global && !self.spec.parameterised {
-            return Arc::clone(self.static_nodes.get_or_init(resolve));
+            return Nodes::Static(self.static_nodes.get_or_init(|| global.collect()));
         }
-        resolve()
+        Nodes::Resolved(match (self.spec.scope, run) {
+            (Scope::Session, Some(run)) => global
+                .chain(resources.iter().map(|r| run.resources.resolve(r)))
+                .collect(),
+            _ => global.collect(),
+        })
     }
 
     /// The cache this call reads: the tool's global one, or the session's; `None` for a
     /// session-scoped tool outside a session.
-    fn cache<K, V>(&'static self, run: Option<&ActiveRun>) -> Option<ToolCache<K, V>>
+    fn cache<K, V>(&'static self, run: Option<&ActiveRun>) -> Option<CacheRef<K, V>>
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        let erased = match (self.spec.scope, run) {
+        let run = match (self.spec.scope, run) {
             (Scope::Global, _) => {
-                let erased = self.global.get_or_init(|| Box::new(self.build::<K, V>()));
-                return Some(typed::<K, V>(&**erased).clone());
+                return Some(CacheRef::Global(self.global.get_or_init(|| self.build())));
             }
             (Scope::Session, None) => return None,
             (Scope::Session, Some(run)) => run,
         };
-        let mut caches = erased.caches.lock();
+        let mut caches = run.caches.lock();
         let cache = caches
             .entry(std::ptr::from_ref(self) as usize)
             .or_insert_with(|| Box::new(self.build::<K, V>()));
-        Some(typed::<K, V>(&**cache).clone())
+        Some(CacheRef::Session(typed::<K, V>(&**cache).clone()))
     }
 
     fn build<K, V>(&self) -> ToolCache<K, V>

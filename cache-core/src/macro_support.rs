@@ -65,7 +65,7 @@ impl CacheSlot {
     #[inline]
     pub fn get_or_init<K, V>(
         &'static self,
-        init: fn() -> AsyncCache<K, V>,
+        init: impl FnOnce() -> AsyncCache<K, V>,
     ) -> &'static AsyncCache<K, V>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
