@@ -61,16 +61,12 @@ pub(crate) struct Counters {
     by_resource: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-/// Every session's events, and those outside sessions. A plain `static` (no lazy
-/// initialisation to check): counting is on every tool call's path.
+/// The events outside sessions, and those of sessions that are gone (each session adds its
+/// counters here when it is dropped; live sessions are summed in by
+/// [`metrics`](crate::metrics())). A plain `static`: no lazy initialisation to check.
 pub(crate) static GLOBAL: Counters = Counters::new();
 
-/// The process-wide aggregate over every session, and every tool call made outside one.
-pub fn metrics() -> AgentMetrics {
-    GLOBAL.snapshot()
-}
-
-/// An event, counted in the session it happened in (if any) and globally.
+/// An event, counted in the session it happened in, or globally outside sessions.
 #[derive(Clone, Copy)]
 pub(crate) enum Event<'a> {
     Hit,
@@ -120,6 +116,24 @@ impl Counters {
         let mut by_resource = self.by_resource.lock();
         for resource in resources {
             *by_resource.entry(resource).or_insert(0) += 1;
+        }
+    }
+
+    /// Adds every counter of `self` to `total`.
+    pub(crate) fn add_to(&self, total: &Counters) {
+        let pairs = [
+            (&self.hits, &total.hits),
+            (&self.misses, &total.misses),
+            (&self.invalidations, &total.invalidations),
+            (&self.halted, &total.halted),
+        ];
+        let detections = self.detections.iter().zip(&total.detections);
+        for (from, to) in pairs.into_iter().chain(detections) {
+            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        let mut by_resource = total.by_resource.lock();
+        for (resource, count) in self.by_resource.lock().iter() {
+            *by_resource.entry(resource).or_insert(0) += count;
         }
     }
 

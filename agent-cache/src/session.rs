@@ -6,7 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -176,7 +176,7 @@ impl AgentCacheSessionBuilder {
     /// Builds the session.
     pub fn build(self) -> AgentCacheSession {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        AgentCacheSession {
+        let session = AgentCacheSession {
             inner: Arc::new(SessionInner {
                 id: self.id.unwrap_or_else(|| {
                     format!("session-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed))
@@ -186,7 +186,11 @@ impl AgentCacheSessionBuilder {
                 on_loop: self.on_loop,
                 counters: Counters::default(),
             }),
-        }
+        };
+        let mut live = LIVE.lock();
+        live.retain(|session| session.strong_count() > 0);
+        live.push(Arc::downgrade(&session.inner));
+        session
     }
 }
 
@@ -464,11 +468,36 @@ impl ActiveRun {
     }
 }
 
-/// Counts an event globally and in the session it happened in.
+/// Counts an event in the session it happened in, or globally outside sessions: one counter
+/// per event on the hit path, [`metrics`] sums the sessions in.
 #[inline]
 pub(crate) fn count(run: Option<&ActiveRun>, event: Event<'_>) {
-    GLOBAL.count(event);
-    if let Some(run) = run {
-        run.session.counters.count(event);
+    match run {
+        Some(run) => run.session.counters.count(event),
+        None => GLOBAL.count(event),
+    }
+}
+
+/// Every session alive, for [`metrics`] to sum in.
+static LIVE: Mutex<Vec<Weak<SessionInner>>> = Mutex::new(Vec::new());
+
+/// The process-wide aggregate: every session, alive or gone, and every tool call made
+/// outside one.
+pub fn metrics() -> AgentMetrics {
+    let total = Counters::new();
+    let live = LIVE.lock();
+    GLOBAL.add_to(&total);
+    for session in live.iter().filter_map(Weak::upgrade) {
+        session.counters.add_to(&total);
+    }
+    total.snapshot()
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        // Under the lock `metrics` sums under: a session counts as live or as gone, once.
+        let mut live = LIVE.lock();
+        live.retain(|session| session.strong_count() > 0);
+        self.counters.add_to(&GLOBAL);
     }
 }

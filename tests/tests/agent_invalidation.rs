@@ -1264,3 +1264,35 @@ fn an_invalidator_future_is_send_so_it_can_be_spawned() {
         "a session run that calls an invalidator is not Send"
     );
 }
+
+mod global_aggregate {
+    use super::*;
+
+    #[agent_cache(resource = "gaggregate", scope = "session")]
+    pub(super) async fn read(id: u64) -> u64 {
+        id
+    }
+}
+
+/// `agent_cache::metrics()` sums every live session and keeps a dropped session's counts.
+/// (Other tests only add to the global counters, so the deltas are lower bounds.)
+#[tokio::test]
+async fn global_metrics_count_live_sessions_and_keep_dropped_ones() {
+    let before = agent_cache::metrics();
+    let session = AgentCacheSession::new();
+    session
+        .run(async {
+            global_aggregate::read(1).await;
+            global_aggregate::read(1).await;
+            global_aggregate::read(1).await;
+        })
+        .await
+        .unwrap();
+    let live = agent_cache::metrics();
+    assert!(live.hits >= before.hits + 2, "live: {live:?}");
+    assert!(live.misses > before.misses);
+    drop(session);
+    let gone = agent_cache::metrics();
+    assert!(gone.hits >= before.hits + 2, "after the drop: {gone:?}");
+    assert!(gone.tool_calls >= before.tool_calls + 3);
+}
