@@ -113,7 +113,7 @@ impl Plan {
     //              static TOOL: Tool = Tool::new(ToolSpec { name: "get_cart", .. });
     //              let key = borrowed_key_part::<str>(user_id);
     //              let resources = [Cow::Owned(format!("cart:{}", user_id))];
-    //              TOOL.read(key, &resources, async move { body }).await
+    //              TOOL.read(key, &resources, move || async move { body }).await
     //          }`
     fn expand(&self, item: &ItemFn) -> TokenStream {
         let ItemFn {
@@ -136,11 +136,12 @@ impl Plan {
                     Some(key) => key.to_token_stream(),
                     None => tokens::key_expr(&runtime, &self.analysis.key_parts),
                 };
+                // The body goes in a closure, so that a hit never builds (or moves) its future.
                 let read = if self.result() {
-                    let read = quote!(#tool.try_read(#key, &#resources, #body).await);
+                    let read = quote!(#tool.try_read(#key, &#resources, move || #body).await);
                     tokens::unshare_result(&runtime, sig, read)
                 } else {
-                    quote!(#tool.read(#key, &#resources, #body).await)
+                    quote!(#tool.read(#key, &#resources, move || #body).await)
                 };
                 quote! {
                     let #key = #key_expr;

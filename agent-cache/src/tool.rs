@@ -100,12 +100,16 @@ enum Lookup<K: 'static, V: 'static> {
     Halt,
     /// A session-scoped tool outside a session: run the body, cache nothing.
     Uncached,
-    Miss {
-        cache: CacheRef<K, V>,
-        key: (K, u64),
-        nodes: Nodes,
-        signature: Option<u64>,
-    },
+    /// Boxed: the hit path returns this enum, and a small one costs it less.
+    Miss(Box<Miss<K, V>>),
+}
+
+/// What a miss needs to load.
+struct Miss<K: 'static, V: 'static> {
+    cache: CacheRef<K, V>,
+    key: (K, u64),
+    nodes: Nodes,
+    signature: Option<u64>,
 }
 
 /// The cache one call reads: the tool's own for good, or a session's.
@@ -146,13 +150,19 @@ impl Tool {
     }
 
     /// A read tool call with an infallible body.
-    pub async fn read<K, V, F>(&'static self, key: K, resources: &[Cow<'_, str>], body: F) -> V
+    pub async fn read<K, V, F>(
+        &'static self,
+        key: K,
+        resources: &[Cow<'_, str>],
+        body: impl FnOnce() -> F,
+    ) -> V
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
         F: Future<Output = V>,
     {
-        let read = self.try_read::<K, V, Infallible, _>(key, resources, async { Ok(body.await) });
+        let body = || async { Ok(body().await) };
+        let read = self.try_read::<K, V, Infallible, _>(key, resources, body);
         match read.await {
             Ok(value) => value,
             Err(never) => match *never {},
@@ -160,12 +170,13 @@ impl Tool {
     }
 
     /// A read tool call: a hit, or one load shared by every concurrent caller of these
-    /// arguments in this scope. Only `Ok` values are cached.
+    /// arguments in this scope. Only `Ok` values are cached. `body` makes the tool's future,
+    /// on a miss only.
     pub async fn try_read<K, V, E, F>(
         &'static self,
         key: K,
         resources: &[Cow<'_, str>],
-        body: F,
+        body: impl FnOnce() -> F,
     ) -> Result<V, Arc<E>>
     where
         K: KeyPart,
@@ -177,16 +188,17 @@ impl Tool {
             Lookup::Hit(value) => Ok(value),
             Lookup::Halt => pending().await,
             // A session-scoped tool outside a session runs uncached.
-            Lookup::Uncached => body.await.map_err(Arc::new),
-            Lookup::Miss {
-                cache,
-                key,
-                nodes,
-                signature,
-            } => {
+            Lookup::Uncached => body().await.map_err(Arc::new),
+            Lookup::Miss(miss) => {
+                let Miss {
+                    cache,
+                    key,
+                    nodes,
+                    signature,
+                } = *miss;
                 let loaded = cache
                     .try_get_with(key, async {
-                        body.await.map(|value| Tagged {
+                        body().await.map(|value| Tagged {
                             value,
                             _nodes: nodes.keep_alive(),
                         })
@@ -238,12 +250,12 @@ impl Tool {
         }
         count(run, Event::Miss);
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
-        Lookup::Miss {
+        Lookup::Miss(Box::new(Miss {
             cache,
             key,
             nodes,
             signature,
-        }
+        }))
     }
 
     /// An invalidator call: invalidates its resources, runs the mutation, invalidates them
