@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use cache_core::__private::{CacheSlot, KeyPart};
+use cache_core::__private::{CacheSlot, KeyPart, get_uncounted};
 use cache_core::AsyncCache;
 
 use crate::detector::CallHasher;
@@ -238,7 +238,8 @@ impl Tool {
         };
         let nodes = self.nodes(run, resources);
         let key = (key, nodes.version());
-        if let Some(hit) = cache.get(&key) {
+        // Counted by the agent layer only (the tool cache's own metrics are never read).
+        if let Some(hit) = get_uncounted(&cache, &key) {
             count(run, Event::Hit);
             tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
             return Lookup::Hit(hit.value);

@@ -35,7 +35,7 @@ use crate::store::{Engine, Store, Stored};
 /// # }
 /// ```
 pub struct AsyncCache<K, V> {
-    inner: Arc<Inner<K, V>>,
+    pub(crate) inner: Arc<Inner<K, V>>,
 }
 
 /// What every handle of one cache shares.

@@ -6,6 +6,7 @@
 //! `impl Trait` returns and borrowed arguments work without the macro naming a type.
 
 use std::any::{Any, TypeId};
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -130,6 +131,19 @@ where
         None => builder.build(),
         Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
     }
+}
+
+/// The live value of `key`, if any, for a caller that counts its hits and misses itself (the
+/// agent layer's tools): as [`AsyncCache::get`] but counting nothing, so that such a hit
+/// pays for one counter, not two. That cache's `metrics` then count no hits.
+#[inline]
+pub fn get_uncounted<K, V, Q>(cache: &AsyncCache<K, V>, key: &Q) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static + Borrow<Q>,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + Eq + ?Sized,
+{
+    cache.inner.store.get(key, cache.inner.generation())
 }
 
 /// A type that can be part of a cache key.
