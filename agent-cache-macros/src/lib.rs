@@ -20,7 +20,7 @@
 //!     resources: &["cart:{user_id}"], ttl_nanos: Some(60_000_000_000), .. });
 //! let resources = [Cow::Owned(format!("cart:{}", user_id))];
 //! let key = borrowed_key_part::<str>(user_id);                  // String
-//! TOOL.read(key, &resources, async move { body }).await
+//! TOOL.read(key, &resources, move || async move { body }).await  // body built on a miss only
 //! ```
 //!
 //! An invalidator's body becomes `let signature = TOOL.signature_of(&[signature parts]);
