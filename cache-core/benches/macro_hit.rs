@@ -13,6 +13,10 @@
 //! - the `cached` crate's `#[cached(max_size = 20_000)]` on an `async fn` (cached 4.1 renamed
 //!   `size` to `max_size`): an `LruCache` in an `async_lock::RwLock`, write-locked per call.
 //!
+//! And a `&str` key (`macro_hit_str`): `#[async_lru]` looks a hit up by the borrowed argument,
+//! against the short hand-written form, `get_with(name.to_owned(), ...)`, which allocates the
+//! owned key on every call.
+//!
 //! Each call is polled once with a no-op waker, with no runtime: on a hit every peer completes
 //! on its first poll, so this measures the cache and the function around it, not an executor.
 //! Before timing, every peer is checked to complete on its first poll on every key without
@@ -71,6 +75,26 @@ async fn by_hand_inline(k: u64) -> u64 {
         k
     })
     .await
+}
+
+/// A `&str` key: the macro looks a hit up by the borrowed argument, so a hit allocates nothing.
+#[async_lru(maxsize = 20_000)]
+async fn name_via_macro(name: &str) -> usize {
+    MACRO_LOADS.fetch_add(1, Ordering::Relaxed);
+    name.len()
+}
+
+static HAND_STR: LazyLock<AsyncCache<String, usize>> =
+    LazyLock::new(|| AsyncCache::builder().maxsize(MAXSIZE).build());
+
+/// The same by hand, the short way: the owned key built on every call, hits included.
+async fn name_by_hand_owned(name: &str) -> usize {
+    HAND_STR
+        .get_with(name.to_owned(), async move {
+            HAND_LOADS.fetch_add(1, Ordering::Relaxed);
+            name.len()
+        })
+        .await
 }
 
 #[cached(max_size = 20_000)]
@@ -196,9 +220,31 @@ fn macro_hit(c: &mut Criterion) {
     });
     group.finish();
 
+    // `&str` keys: the same 10,000 keys as decimal strings.
+    let names: Vec<String> = lookups.iter().map(u64::to_string).collect();
+    for name in &names {
+        assert_eq!(poll_once(name_via_macro(name)), name.len());
+        assert_eq!(poll_once(name_by_hand_owned(name)), name.len());
+    }
+    let mut group = c.benchmark_group("macro_hit_str");
+    group
+        .throughput(Throughput::Elements(1))
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("async_lru macro, &str key (looked up borrowed)", |b| {
+        let mut names = names.iter().cycle();
+        b.iter(|| poll_once(name_via_macro(black_box(names.next().unwrap()))));
+    });
+    group.bench_function("by hand get_with(name.to_owned())", |b| {
+        let mut names = names.iter().cycle();
+        b.iter(|| poll_once(name_by_hand_owned(black_box(names.next().unwrap()))));
+    });
+    group.finish();
+
     // Nothing above loaded: every timed call was a hit.
-    assert_eq!(MACRO_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
-    assert_eq!(HAND_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
+    assert_eq!(MACRO_LOADS.load(Ordering::Relaxed), 2 * ENTRIES as u64);
+    assert_eq!(HAND_LOADS.load(Ordering::Relaxed), 2 * ENTRIES as u64);
     assert_eq!(CACHED_LOADS.load(Ordering::Relaxed), ENTRIES as u64);
 }
 

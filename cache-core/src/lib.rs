@@ -155,6 +155,6 @@ pub use warmup::WarmupReport;
 pub mod __private {
     pub use crate::Engine;
     pub use crate::macro_support::{
-        CacheSlot, KeyPart, borrowed_key_part, build, get_uncounted, key_part, unshare,
+        CacheSlot, KeyPart, borrowed_key_part, build, get_uncounted, hit, key_part, unshare,
     };
 }

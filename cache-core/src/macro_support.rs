@@ -146,6 +146,21 @@ where
     cache.inner.store.get(key, cache.inner.generation())
 }
 
+/// A hit on `probe`, the borrowed form of a key that is one argument (`name` for a `&str`
+/// argument keyed as a `String`): a hit need not build, clone or allocate the owned key.
+/// Counts a hit; a miss counts nothing, since the load that follows looks again and counts it.
+#[inline]
+pub fn hit<K, V, Q>(cache: &AsyncCache<K, V>, probe: &Q) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static + Borrow<Q>,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + Eq + ?Sized,
+{
+    let value = get_uncounted(cache, probe)?;
+    cache.inner.counters.count(crate::metrics::Event::Hit);
+    Some(value)
+}
+
 /// A type that can be part of a cache key.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be part of a cache key",

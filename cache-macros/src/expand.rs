@@ -1,5 +1,6 @@
 //! Code generation: the cached function, then its helpers.
 
+use cache_attr::signature::KeyPart;
 use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote};
@@ -96,6 +97,7 @@ impl<'a> Expansion<'a> {
             None => quote!(::core::option::Option::None),
         };
         let key_expr = self.key_expr();
+        let hit = self.hit();
         let call = self.call();
         quote! {
             #(#attrs)*
@@ -103,8 +105,41 @@ impl<'a> Expansion<'a> {
                 let #cache = #slot.get_or_init(|| {
                     ::cache_core::__private::build(#maxsize, #ttl, #engine)
                 });
+                #hit
                 let #key = #key_expr;
                 #call
+            }
+        }
+    }
+
+    // Input:  a key that is one argument, `name: &str` (or `name: String`, `&self`, ...)
+    // Output: `if let Some(value) = hit(cache, name) { return value; }` (`Ok(value)` for a
+    //         `Result`), so that a hit never builds the owned key: no `to_owned`, no clone.
+    /// A hit looked up by the borrowed key, for a key that is one argument; nothing for a
+    /// tuple of arguments (a tuple of owned parts cannot be looked up by borrowed ones) or a
+    /// `key = ...` expression.
+    fn hit(&self) -> TokenStream {
+        let ([part], None) = (self.plan.key_parts.as_slice(), &self.options.key) else {
+            return TokenStream::new();
+        };
+        let probe = match part {
+            KeyPart::Owned { name, .. } => quote!(&#name),
+            KeyPart::Borrowed { name, .. } => quote!(#name),
+            KeyPart::BorrowedSelf(self_token) => quote!(#self_token),
+            KeyPart::OwnedSelf(self_token) => quote!(&#self_token),
+        };
+        let cache = &self.cache;
+        let value = binding("value");
+        let output = if self.plan.result {
+            quote!(::core::result::Result::Ok(#value))
+        } else {
+            quote!(#value)
+        };
+        quote! {
+            if let ::core::option::Option::Some(#value) =
+                ::cache_core::__private::hit(#cache, #probe)
+            {
+                return #output;
             }
         }
     }

@@ -28,6 +28,12 @@
 //! }
 //! ```
 //!
+//! When the key is one argument, the expansion first looks the call up by that argument as
+//! it was passed (`if let Some(value) = hit(cache, name) { return value; }`, with `name: &str`
+//! against the `String` key), so a hit never builds the owned key: no `to_owned`, no clone,
+//! no allocation. A key of several arguments is a tuple of owned parts, which cannot be
+//! looked up by borrowed ones, so such a call builds its key before the lookup.
+//!
 //! A function returning `Result<T, E>` goes through `try_get_with` and caches only `Ok`; a
 //! function whose arguments are all owned goes through the detached form, so its load
 //! survives the caller that started it. Methods get the helpers as associated functions
