@@ -12,55 +12,21 @@
 //! name of `SizedCache`), write-locked for `Cached::cache_get` and the value cloned out. The
 //! same store behind a `std::sync::Mutex` is measured too.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cache_core::{AsyncCache, Engine};
 use cached::{Cached, LruCache};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::{key_sets, poll_once};
+
+mod support;
 
 const ENTRIES: usize = 10_000;
 /// quick_cache splits its bound evenly over its shards (8 here), so at a bound of exactly
 /// 10,000 a shard that draws more than its share of keys evicts some (about 120 of these
 /// keys). 20% headroom keeps all 10,000; the other peers are bounded at 10,000.
 const QUICK_CACHE_CAPACITY: usize = 12_000;
-
-/// Runs `future` to completion with one poll, panicking if it is not ready.
-fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a hit must complete on its first poll"),
-    }
-}
-
-/// splitmix64: a fixed, dependency-free source of well-spread keys.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The keys in insertion order, and the same keys in the (shuffled) order they are read in.
-fn key_sets() -> (Vec<u64>, Vec<u64>) {
-    let mut state = 0x5EED;
-    let inserted: Vec<u64> = (0..ENTRIES).map(|_| splitmix64(&mut state)).collect();
-    let mut lookups = inserted.clone();
-    for i in (1..lookups.len()).rev() {
-        #[allow(clippy::cast_possible_truncation)] // `i` < 10,000
-        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
-        lookups.swap(i, j);
-    }
-    (inserted, lookups)
-}
 
 /// Panics unless every key is a hit with its value: a peer that evicted or refused a key
 /// would otherwise be timed on misses.
@@ -71,7 +37,7 @@ fn assert_warm(peer: &str, keys: &[u64], mut get: impl FnMut(u64) -> Option<u64>
 }
 
 fn hit(c: &mut Criterion) {
-    let (inserted, lookups) = key_sets();
+    let (inserted, lookups) = key_sets(ENTRIES);
     let capacity = ENTRIES as u64;
 
     let ours: AsyncCache<u64, u64> = AsyncCache::builder().maxsize(capacity).build();

@@ -22,17 +22,17 @@
 //! Before timing, every peer is checked to complete on its first poll on every key without
 //! running its body.
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cache_core::{AsyncCache, async_lru};
 use cached::macros::cached;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::{key_sets, poll_once};
+
+mod support;
 
 const ENTRIES: usize = 10_000;
 const MAXSIZE: u64 = 20_000;
@@ -103,41 +103,6 @@ async fn via_cached(k: u64) -> u64 {
     k
 }
 
-/// Runs `future` to completion with one poll, panicking if it is not ready.
-fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("a call must complete on its first poll"),
-    }
-}
-
-/// splitmix64: a fixed, dependency-free source of well-spread keys (as in `hit.rs`).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The keys in insertion order, and the same keys in the (shuffled) order they are read in:
-/// the sequences of `hit.rs`.
-fn key_sets() -> (Vec<u64>, Vec<u64>) {
-    let mut state = 0x5EED;
-    let inserted: Vec<u64> = (0..ENTRIES).map(|_| splitmix64(&mut state)).collect();
-    let mut lookups = inserted.clone();
-    for i in (1..lookups.len()).rev() {
-        #[allow(clippy::cast_possible_truncation)] // `i` < 10,000
-        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
-        lookups.swap(i, j);
-    }
-    (inserted, lookups)
-}
-
 /// Loads every key through `call` (one body run each), then panics unless every key is a hit:
 /// the call completes on its first poll with the key's value and the body does not run.
 fn warm<F: Future<Output = u64>>(
@@ -164,7 +129,7 @@ fn warm<F: Future<Output = u64>>(
 }
 
 fn macro_hit(c: &mut Criterion) {
-    let (inserted, lookups) = key_sets();
+    let (inserted, lookups) = key_sets(ENTRIES);
 
     warm("#[async_lru]", &inserted, &lookups, &MACRO_LOADS, via_macro);
     let metrics = via_macro::metrics();

@@ -10,27 +10,15 @@
 //! CLOCK-Pro (AsyncCache's quick_cache engine too, in one shard for an exact bound).
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use cache_core::{AsyncCache, Engine};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use support::poll_once;
+
+mod support;
 
 const CAPACITY: u64 = 10_000;
-
-/// Runs `future` to completion with one poll, panicking if it is not ready.
-fn poll_once<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("an uncontended load with a ready loader must not suspend"),
-    }
-}
 
 fn miss_and_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("miss_and_load");
