@@ -162,29 +162,64 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let mut times = Vec::new();
-    let mut most_loads = 0;
+    let mut samples = Samples::default();
     for round in 0..rounds {
-        let before = loads();
-        let futures: Vec<Fut> = (0..callers).map(|_| call(round as u64)).collect();
-        let start = Instant::now();
-        runtime.block_on(async {
-            match mode {
-                Callers::Tasks => {
-                    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-                    for task in tasks {
-                        task.await.expect("a caller panicked");
-                    }
-                }
-                Callers::Joined => {
-                    std::hint::black_box(join_all(futures).await);
+        samples.push(one_crowd(runtime, mode, round, callers, &loads, &call));
+    }
+    samples.result()
+}
+
+/// One crowd of `callers` callers each running `call(round)`: its time in ms, and the loads it
+/// made.
+fn one_crowd<F, Fut>(
+    runtime: &Runtime,
+    mode: Callers,
+    round: usize,
+    callers: usize,
+    loads: impl Fn() -> u64,
+    call: F,
+) -> (f64, u64)
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let before = loads();
+    let futures: Vec<Fut> = (0..callers).map(|_| call(round as u64)).collect();
+    let start = Instant::now();
+    runtime.block_on(async {
+        match mode {
+            Callers::Tasks => {
+                let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+                for task in tasks {
+                    task.await.expect("a caller panicked");
                 }
             }
-        });
-        times.push(start.elapsed().as_secs_f64() * 1e3);
-        most_loads = most_loads.max(loads() - before);
+            Callers::Joined => {
+                std::hint::black_box(join_all(futures).await);
+            }
+        }
+    });
+    (start.elapsed().as_secs_f64() * 1e3, loads() - before)
+}
+
+/// One peer's crowds: their times, and the most loads a crowd made.
+#[derive(Default)]
+struct Samples {
+    times: Vec<f64>,
+    most_loads: u64,
+}
+
+impl Samples {
+    fn push(&mut self, (ms, loads): (f64, u64)) {
+        self.times.push(ms);
+        self.most_loads = self.most_loads.max(loads);
     }
-    (median(times), most_loads)
+
+    /// The median time, and the most loads a crowd made.
+    fn result(self) -> (f64, u64) {
+        (median(self.times), self.most_loads)
+    }
 }
 
 /// The loader alone, the way `mode` runs a caller: in a spawned task, or in the calling task.
@@ -239,78 +274,60 @@ fn herd(settings: &Settings, table: &mut Table, runtime: &Runtime, mode: Callers
             format!("{most} load(s) per herd"),
         );
     };
-    let rounds = settings.crowds;
-    for engine in [Engine::QuickCache, Engine::Moka] {
-        let cache: AsyncCache<u64, u64> =
-            AsyncCache::builder().maxsize(1_000).engine(engine).build();
-        let result = crowd(
-            runtime,
-            mode,
-            rounds,
-            CALLERS,
-            || loads.load(Ordering::Relaxed),
-            |key| {
+    let caches = [Engine::QuickCache, Engine::Moka].map(|engine| {
+        AsyncCache::<u64, u64>::builder()
+            .maxsize(1_000)
+            .engine(engine)
+            .build()
+    });
+    let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(1_000);
+    let quick = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1_000));
+    let own_loads = || loads.load(Ordering::Relaxed);
+    let herd_loads = || peers::loads(counter::HERD);
+    // The peers take turns round by round, so that a change in the machine's load during the
+    // run falls on all of them rather than on whichever peer was being timed.
+    let mut samples: [Samples; 7] = Default::default();
+    for round in 0..settings.crowds {
+        for (sample, cache) in samples.iter_mut().zip(&caches) {
+            sample.push(one_crowd(runtime, mode, round, CALLERS, own_loads, |key| {
                 let (cache, load) = (cache.clone(), counted());
                 async move { cache.get_with(key, load).await }
-            },
-        );
-        row(
-            table,
-            &format!("AsyncCache::get_with [{}]", engine_name(engine)),
-            result,
-        );
-    }
-    let moka: moka::future::Cache<u64, u64> = moka::future::Cache::new(1_000);
-    let result = crowd(
-        runtime,
-        mode,
-        rounds,
-        CALLERS,
-        || loads.load(Ordering::Relaxed),
-        |key| {
+            }));
+        }
+        samples[2].push(one_crowd(runtime, mode, round, CALLERS, own_loads, |key| {
             let (moka, load) = (moka.clone(), counted());
             async move { moka.get_with(key, load).await }
-        },
-    );
-    row(table, "moka::future::Cache::get_with", result);
-    let quick = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1_000));
-    let result = crowd(
-        runtime,
-        mode,
-        rounds,
-        CALLERS,
-        || loads.load(Ordering::Relaxed),
-        |key| {
+        }));
+        samples[3].push(one_crowd(runtime, mode, round, CALLERS, own_loads, |key| {
             let (quick, load) = (Arc::clone(&quick), counted());
             async move {
                 quick
                     .get_or_insert_async(&key, async move { Ok::<_, Infallible>(load.await) })
                     .await
             }
-        },
-    );
-    row(
-        table,
+        }));
+        samples[4].push(one_crowd(runtime, mode, round, CALLERS, herd_loads, |k| {
+            peers::herd_lru(base + k)
+        }));
+        samples[5].push(one_crowd(runtime, mode, round, CALLERS, herd_loads, |k| {
+            peers::herd_lru_moka(base + k + 1_000_000)
+        }));
+        samples[6].push(one_crowd(runtime, mode, round, CALLERS, herd_loads, |k| {
+            peers::herd_cached(base + k)
+        }));
+    }
+    let names = [
+        &format!("AsyncCache::get_with [{}]", engine_name(Engine::QuickCache)),
+        &format!("AsyncCache::get_with [{}]", engine_name(Engine::Moka)),
+        "moka::future::Cache::get_with",
         "quick_cache::sync::Cache::get_or_insert_async",
-        result,
-    );
-    let herd_loads = || peers::loads(counter::HERD);
-    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
-        peers::herd_lru(base + k)
-    });
-    row(table, "#[async_lru] [quick_cache, default]", result);
-    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
-        peers::herd_lru_moka(base + k + 1_000_000)
-    });
-    row(table, "#[async_lru(engine = \"moka\")]", result);
-    let result = crowd(runtime, mode, rounds, CALLERS, herd_loads, |k| {
-        peers::herd_cached(base + k)
-    });
-    row(
-        table,
+        "#[async_lru] [quick_cache, default]",
+        "#[async_lru(engine = \"moka\")]",
         "cached 4.1 #[cached] async fn (no herd protection)",
-        result,
-    );
+    ];
+    for (name, sample) in names.into_iter().zip(samples) {
+        row(table, name, sample.result());
+    }
 }
 
 fn storm(settings: &Settings, table: &mut Table, runtime: &Runtime) {
