@@ -48,3 +48,29 @@ macro_rules! test_on_every_engine {
         }
     };
 }
+
+/// Holds a loader until `cache` has counted `n` misses (each caller counts its miss before it
+/// joins the load), so that every caller surely finds the load in flight however slowly tasks
+/// start. Gives up after 10 s; the test's own asserts then fail.
+pub async fn until_misses<K, V>(cache: &cache_core::AsyncCache<K, V>, n: u64)
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    use std::time::Duration;
+    use tokio::time::{Instant, sleep};
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.metrics().misses < n && Instant::now() < deadline {
+        sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Awaits every task, failing the test if any of them panicked.
+pub async fn join_every<T>(tasks: impl IntoIterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("a task panicked"))
+        .collect()
+}

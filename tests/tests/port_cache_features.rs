@@ -8,17 +8,8 @@ use std::time::Duration;
 
 use cache_core::AsyncCache;
 use futures_util::future::join_all;
-use tokio::time::{Instant, sleep};
-
-/// Holds a loader until `n` callers have missed (each caller counts its miss before it joins
-/// the load), so that every caller surely finds the load in flight however slowly tasks start.
-/// Gives up after 10 s; the test's own asserts then fail.
-async fn until_misses(cache: &AsyncCache<&'static str, String>, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.metrics().misses < n && Instant::now() < deadline {
-        sleep(Duration::from_millis(5)).await;
-    }
-}
+use tests::until_misses;
+use tokio::time::sleep;
 
 /// Python: test_cache_features.py::TestCacheFeatures::test_metrics
 #[tokio::test]

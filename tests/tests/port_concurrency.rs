@@ -7,28 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_core::AsyncCache;
-use futures_util::future::join_all;
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep};
-
-/// Awaits every task, failing the test if any of them panicked.
-async fn join_every<T>(tasks: impl IntoIterator<Item = JoinHandle<T>>) -> Vec<T> {
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.expect("a task panicked"))
-        .collect()
-}
-
-/// Holds a loader until `n` callers have missed (each caller counts its miss before it joins
-/// the load), so that every caller surely finds the load in flight however slowly tasks start.
-/// Gives up after 10 s; the test's own asserts then fail.
-async fn until_misses(cache: &AsyncCache<&'static str, &'static str>, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.metrics().misses < n && Instant::now() < deadline {
-        sleep(Duration::from_millis(5)).await;
-    }
-}
+use tests::{join_every, until_misses};
+use tokio::time::sleep;
 
 /// Python: test_concurrency.py::TestConcurrencyEdgeCases::test_concurrent_metrics_accuracy
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

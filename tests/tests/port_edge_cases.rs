@@ -3,43 +3,19 @@
 //! (an asyncio "Future exception was never retrieved" log) has no Rust counterpart.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_core::AsyncCache;
 use futures_util::future::join_all;
+use tests::{join_every, until_misses};
 use tokio::sync::Barrier;
-use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, timeout};
+use tokio::time::{sleep, timeout};
 
 /// The Python suite's `ValueError("Load failed")`.
 #[derive(Debug, PartialEq)]
 struct ValueError(&'static str);
-
-/// Holds a loader until `n` callers have missed (each caller counts its miss before it joins
-/// the load), so that every caller surely finds the load in flight however slowly tasks start.
-/// Gives up after 10 s; the test's own asserts then fail.
-async fn until_misses<K, V>(cache: &AsyncCache<K, V>, n: u64)
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cache.metrics().misses < n && Instant::now() < deadline {
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Awaits every task, failing the test if any of them panicked.
-async fn join_every<T>(tasks: impl IntoIterator<Item = JoinHandle<T>>) -> Vec<T> {
-    join_all(tasks)
-        .await
-        .into_iter()
-        .map(|joined| joined.expect("a task panicked"))
-        .collect()
-}
 
 /// The keys of each batch call, in call order.
 type Batches = Arc<Mutex<Vec<Vec<&'static str>>>>;
