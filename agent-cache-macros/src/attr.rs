@@ -1,6 +1,6 @@
 //! The typed options of `#[agent_cache]` and `#[agent_invalidator]`.
 
-use cache_attr::args::{self, Grammar, RawArgs, WithSpan};
+use cache_attr::args::{self, Engine, Grammar, RawArgs, WithSpan};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Expr, LitStr};
@@ -31,6 +31,7 @@ impl Kind {
                     "skip_args",
                     "key",
                     "result",
+                    "engine",
                 ],
                 hint: read_hint,
             },
@@ -38,7 +39,7 @@ impl Kind {
                 attribute: "agent_invalidator",
                 options: &["resource", "scope", "skip_args", "result"],
                 hint: |option| match option {
-                    "ttl" | "maxsize" | "key" => {
+                    "ttl" | "maxsize" | "key" | "engine" => {
                         Some("an invalidator caches nothing; this option belongs on #[agent_cache]")
                     }
                     option => read_hint(option),
@@ -53,6 +54,7 @@ fn read_hint(option: &str) -> Option<&'static str> {
         "resources" | "tag" | "tags" => Some("did you mean `resource`?"),
         "time_to_live" => Some("did you mean `ttl`?"),
         "skip" | "skip_arg" => Some("did you mean `skip_args`?"),
+        "backend" | "store" | "storage" => Some("did you mean `engine`?"),
         _ => None,
     }
 }
@@ -74,6 +76,8 @@ pub(crate) struct Options {
     pub(crate) skip_args: WithSpan<usize>,
     pub(crate) key: Option<Expr>,
     pub(crate) result: Option<bool>,
+    /// `None`: the runtime's default engine.
+    pub(crate) engine: Option<Engine>,
 }
 
 impl Options {
@@ -91,6 +95,7 @@ impl Options {
             },
             key: None,
             result: None,
+            engine: None,
         };
         let mut given_resource = false;
         raw.apply(&kind.grammar(), |option, value| {
@@ -107,7 +112,8 @@ impl Options {
                 "maxsize" => options.maxsize = args::integer(option, &value, 1024)?,
                 "skip_args" => options.skip_args = args::skip_args(&value)?,
                 "result" => options.result = Some(args::boolean(option, &value)?),
-                // `key`, the last option the grammar allows.
+                "engine" => options.engine = Some(Engine::parse(&value)?),
+                // `key`, the one option left.
                 _ => options.key = Some(value),
             }
             Ok(())

@@ -1,6 +1,6 @@
 //! Code generation for both attributes.
 
-use cache_attr::args::Errors;
+use cache_attr::args::{Engine, Errors};
 use cache_attr::signature::{self, Analysis, KeyPart};
 use cache_attr::tokens::{self, binding};
 use proc_macro2::TokenStream;
@@ -188,6 +188,7 @@ impl Plan {
             Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
             None => quote!(::core::option::Option::None),
         };
+        let engine = Engine::tokens(self.options.engine, &runtime);
         quote! {
             #runtime::ToolSpec {
                 name: #name,
@@ -196,6 +197,7 @@ impl Plan {
                 parameterised: #parameterised,
                 maxsize: #maxsize,
                 ttl_nanos: #ttl,
+                engine: #engine,
             }
         }
     }

@@ -49,6 +49,7 @@ use crate::attr::Kind;
 /// | `skip_args = N` | 0 | leave the first N parameters out of the key and the loop signature |
 /// | `key = <expr>` | the arguments | key each call by this expression instead |
 /// | `result = <bool>` | by return type | cache only `Ok` |
+/// | `engine = "quick_cache"` or `"moka"` | `"quick_cache"` | the storage engine of its caches (see `cache_core::Engine`) |
 ///
 /// ```
 /// use agent_cache::agent_cache;

@@ -142,6 +142,7 @@ pub use session::{
 pub mod __private {
     pub use crate::tool::{Scope, Tool, ToolSpec};
     pub use cache_core::__private::{borrowed_key_part, key_part, unshare};
+    pub use cache_core::Engine;
 
     /// An invalidator argument, as it joins the call's loop signature.
     #[diagnostic::on_unimplemented(

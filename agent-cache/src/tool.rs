@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use cache_core::__private::{CacheSlot, KeyPart, get_uncounted};
-use cache_core::AsyncCache;
+use cache_core::{AsyncCache, Engine};
 
 use crate::detector::CallHasher;
 use crate::metrics::Event;
@@ -45,6 +45,8 @@ pub struct ToolSpec {
     pub maxsize: u64,
     /// Time to live of a read tool's entries; `None` never expires.
     pub ttl_nanos: Option<u64>,
+    /// The storage engine of a read tool's caches; `None`: the default engine.
+    pub engine: Option<Engine>,
 }
 
 /// One tool's runtime, in a `static` of the expansion.
@@ -379,7 +381,9 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        let builder = AsyncCache::builder().maxsize(self.spec.maxsize);
+        let builder = AsyncCache::builder()
+            .maxsize(self.spec.maxsize)
+            .engine(self.spec.engine.unwrap_or_default());
         match self.spec.ttl_nanos {
             Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
             None => builder.build(),
@@ -412,4 +416,34 @@ where
              its generic parameters"
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(engine: Option<Engine>) -> ToolSpec {
+        ToolSpec {
+            name: "read",
+            scope: Scope::Global,
+            resources: &["thing"],
+            parameterised: false,
+            maxsize: 2,
+            ttl_nanos: Some(60_000_000_000),
+            engine,
+        }
+    }
+
+    #[test]
+    fn a_tool_builds_its_caches_on_the_engine_its_attribute_names() {
+        for (engine, built) in [
+            (None, Engine::default()),
+            (Some(Engine::Moka), Engine::Moka),
+            (Some(Engine::QuickCache), Engine::QuickCache),
+        ] {
+            let cache = Tool::new(spec(engine)).build::<u64, u64>();
+            assert_eq!(cache.engine(), built);
+            assert_eq!(cache.metrics().capacity, Some(2));
+        }
+    }
 }

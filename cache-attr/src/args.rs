@@ -241,3 +241,71 @@ pub fn seconds_as_nanos(option: &str, value: &Expr, never: &str) -> syn::Result<
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked above
     Ok(nanos as u64)
 }
+
+/// A storage engine of `cache_core::Engine`, by the name the `engine` option takes.
+#[derive(Clone, Copy)]
+pub enum Engine {
+    /// `engine = "moka"`.
+    Moka,
+    /// `engine = "quick_cache"`.
+    QuickCache,
+}
+
+impl Engine {
+    /// Every engine, as `(option value, variant of cache_core::Engine)`.
+    const NAMES: [(&'static str, Engine); 2] =
+        [("quick_cache", Engine::QuickCache), ("moka", Engine::Moka)];
+
+    /// The variant's name in `cache_core::Engine`.
+    fn variant(self) -> &'static str {
+        match self {
+            Engine::Moka => "Moka",
+            Engine::QuickCache => "QuickCache",
+        }
+    }
+
+    /// `cache_core::Engine::<variant>` through `runtime` (a path that re-exports `Engine`), as
+    /// an `Option` for a spec field: `None` for the default engine.
+    pub fn tokens(
+        engine: Option<Self>,
+        runtime: &proc_macro2::TokenStream,
+    ) -> proc_macro2::TokenStream {
+        match engine {
+            Some(engine) => {
+                let variant = Ident::new(engine.variant(), Span::call_site());
+                quote::quote!(::core::option::Option::Some(#runtime::Engine::#variant))
+            }
+            None => quote::quote!(::core::option::Option::None),
+        }
+    }
+
+    // Input:  `engine = "moka"`
+    // Output: `Engine::Moka`, or an error at the string that lists the engines
+    /// The engine an `engine = "..."` option names.
+    pub fn parse(value: &Expr) -> syn::Result<Self> {
+        let name = string("engine", value).map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                "`engine` takes a string: `engine = \"quick_cache\"` or `engine = \"moka\"`",
+            )
+        })?;
+        Engine::NAMES
+            .iter()
+            .find(|(known, _)| *known == name.value())
+            .map(|(_, engine)| *engine)
+            .ok_or_else(|| {
+                let allowed = Engine::NAMES
+                    .iter()
+                    .map(|(known, _)| format!("`\"{known}\"`"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                syn::Error::new(
+                    name.span(),
+                    format!(
+                        "unknown engine `{}`: `engine` takes {allowed}",
+                        name.value()
+                    ),
+                )
+            })
+    }
+}

@@ -1,6 +1,6 @@
 //! The typed options of `#[async_lru]` and `#[async_ttl]`.
 
-use cache_attr::args::{self, Grammar, RawArgs, WithSpan};
+use cache_attr::args::{self, Engine, Grammar, RawArgs, WithSpan};
 use proc_macro2::Span;
 use syn::Expr;
 
@@ -75,56 +75,6 @@ pub(crate) struct Options {
     pub(crate) detached: Option<bool>,
     /// `None`: the runtime's default engine.
     pub(crate) engine: Option<Engine>,
-}
-
-/// A storage engine of `cache_core::Engine`, by the name the `engine` option takes.
-#[derive(Clone, Copy)]
-pub(crate) enum Engine {
-    Moka,
-    QuickCache,
-}
-
-impl Engine {
-    /// Every engine, as `(option value, variant of cache_core::Engine)`.
-    const NAMES: [(&'static str, Engine); 2] =
-        [("quick_cache", Engine::QuickCache), ("moka", Engine::Moka)];
-
-    /// The variant's name in `cache_core::Engine`.
-    pub(crate) fn variant(self) -> &'static str {
-        match self {
-            Engine::Moka => "Moka",
-            Engine::QuickCache => "QuickCache",
-        }
-    }
-
-    // Input:  `engine = "moka"`
-    // Output: `Engine::Moka`, or an error at the string that lists the engines
-    fn parse(value: &Expr) -> syn::Result<Self> {
-        let name = args::string("engine", value).map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                "`engine` takes a string: `engine = \"quick_cache\"` or `engine = \"moka\"`",
-            )
-        })?;
-        Engine::NAMES
-            .iter()
-            .find(|(known, _)| *known == name.value())
-            .map(|(_, engine)| *engine)
-            .ok_or_else(|| {
-                let allowed = Engine::NAMES
-                    .iter()
-                    .map(|(known, _)| format!("`\"{known}\"`"))
-                    .collect::<Vec<_>>()
-                    .join(" or ");
-                syn::Error::new(
-                    name.span(),
-                    format!(
-                        "unknown engine `{}`: `engine` takes {allowed}",
-                        name.value()
-                    ),
-                )
-            })
-    }
 }
 
 impl Options {

@@ -1,5 +1,6 @@
 //! Code generation: the cached function, then its helpers.
 
+use cache_attr::args::Engine;
 use cache_attr::signature::KeyPart;
 use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
@@ -89,13 +90,7 @@ impl<'a> Expansion<'a> {
             Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
             None => quote!(::core::option::Option::None),
         };
-        let engine = match self.options.engine {
-            Some(engine) => {
-                let variant = syn::Ident::new(engine.variant(), Span::call_site());
-                quote!(::core::option::Option::Some(::cache_core::__private::Engine::#variant))
-            }
-            None => quote!(::core::option::Option::None),
-        };
+        let engine = Engine::tokens(self.options.engine, &runtime());
         let key_expr = self.key_expr();
         let hit = self.hit();
         let call = self.call();

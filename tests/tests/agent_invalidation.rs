@@ -1296,3 +1296,61 @@ async fn global_metrics_count_live_sessions_and_keep_dropped_ones() {
     assert!(gone.hits >= before.hits + 2, "after the drop: {gone:?}");
     assert!(gone.tool_calls >= before.tool_calls + 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+
+mod engines {
+    use super::*;
+
+    pub(super) static DB: LazyLock<Backend> = LazyLock::new(Backend::default);
+
+    #[agent_cache(resource = "eprice:{sku}", engine = "moka", maxsize = 2)]
+    pub(super) async fn price_on_moka(sku: &str) -> u64 {
+        DB.call(format!("moka:{sku}"))
+    }
+
+    #[agent_cache(resource = "eprice:{sku}", scope = "session", engine = "quick_cache")]
+    pub(super) async fn price_in_session(sku: &str) -> u64 {
+        DB.call(format!("quick_cache:{sku}"))
+    }
+
+    #[agent_invalidator(resource = "eprice:{sku}")]
+    pub(super) async fn reprice(sku: &str) {
+        DB.write(format!("reprice:{sku}"));
+    }
+}
+
+#[tokio::test]
+async fn reads_on_either_engine_hit_are_invalidated_and_keep_their_bound() {
+    use engines::*;
+
+    let session = AgentCacheSession::builder().loop_detection(false).build();
+    session
+        .run(async {
+            assert_eq!(price_on_moka("a").await, 0);
+            assert_eq!(price_on_moka("a").await, 0);
+            assert_eq!(price_in_session("a").await, 0);
+            assert_eq!(price_in_session("a").await, 0);
+            reprice("a").await;
+            assert_eq!(price_on_moka("a").await, 1, "re-read after the write");
+            assert_eq!(price_in_session("a").await, 1, "re-read after the write");
+            // A bound of 2: two more keys push `a` out of the moka-backed cache.
+            price_on_moka("b").await;
+            price_on_moka("c").await;
+            assert_eq!(price_on_moka("a").await, 1);
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        DB.calls("moka:a"),
+        3,
+        "loaded, reloaded after the write, after eviction"
+    );
+    assert_eq!(
+        DB.calls("quick_cache:a"),
+        2,
+        "loaded, reloaded after the write"
+    );
+    let m = session.metrics();
+    assert_eq!((m.hits, m.misses, m.invalidations), (2, 7, 1));
+}
