@@ -123,6 +123,7 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod detector;
+mod fleet;
 mod metrics;
 mod resource;
 mod session;

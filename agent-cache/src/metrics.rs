@@ -32,6 +32,9 @@ pub struct AgentMetrics {
     pub loop_detections_by_kind: LoopDetectionsByKind,
     /// Invalidator calls by resource, as declared (`cart:{user_id}`).
     pub invalidations_by_resource: BTreeMap<String, u64>,
+    /// Global resource invalidations received from the other processes of the installed
+    /// fleet (process-wide: always 0 in a session's metrics).
+    pub remote_invalidations: u64,
 }
 
 /// Loop detections by kind.
@@ -59,6 +62,7 @@ pub(crate) struct Counters {
     halted: AtomicU64,
     detections: [AtomicU64; 4],
     by_resource: Mutex<BTreeMap<&'static str, u64>>,
+    remote_invalidations: AtomicU64,
 }
 
 /// The events outside sessions, and those of sessions that are gone (each session adds its
@@ -92,7 +96,13 @@ impl Counters {
             halted: AtomicU64::new(0),
             detections: [const { AtomicU64::new(0) }; 4],
             by_resource: Mutex::new(BTreeMap::new()),
+            remote_invalidations: AtomicU64::new(0),
         }
+    }
+
+    /// A resource invalidation that came from another process of the fleet.
+    pub(crate) fn count_remote_invalidation(&self) {
+        self.remote_invalidations.fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
@@ -126,6 +136,7 @@ impl Counters {
             (&self.misses, &total.misses),
             (&self.invalidations, &total.invalidations),
             (&self.halted, &total.halted),
+            (&self.remote_invalidations, &total.remote_invalidations),
         ];
         let detections = self.detections.iter().zip(&total.detections);
         for (from, to) in pairs.into_iter().chain(detections) {
@@ -166,6 +177,7 @@ impl Counters {
                 .iter()
                 .map(|(resource, count)| ((*resource).to_owned(), *count))
                 .collect(),
+            remote_invalidations: get(&self.remote_invalidations),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!   own resource, so invalidating `cart:u1` reaches a read tagged `cart`, which covers every
 //!   cart (see the note in the crate docs).
 //!
-//! An entry's *version* is the sum of the counters it depends on, taken when its load began,
+//! An entry's *version* is the sum of the counters it depends on (plus the global registry's
+//! epoch, which a fleet flush moves to drop everything at once), taken when its load began,
 //! and the version is part of its cache key. Invalidating bumps one `own` and the `below` of
 //! each ancestor, O(depth); every entry whose version moved is simply never looked up again
 //! and ages out of its cache. Counters only grow while a node lives, and a node lives while
@@ -46,6 +47,8 @@ impl Node {
 #[derive(Debug, Default)]
 pub(crate) struct ResourceRegistry {
     nodes: RwLock<Nodes>,
+    /// Added to every version taken from this registry: bumping it invalidates everything.
+    epoch: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -95,6 +98,17 @@ impl ResourceRegistry {
         if let Some(node) = nodes.by_path.get(path).and_then(Weak::upgrade) {
             node.own.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Invalidates every resource at once (a fleet flush): O(1).
+    pub(crate) fn flush(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Part of every version: moved by [`flush`](Self::flush).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Live resource nodes (for tests of the sweep).

@@ -9,10 +9,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use cache_core::__private::{CacheSlot, KeyPart, get_uncounted};
+use cache_core::__private::{CacheSlot, KeyPart, get_uncounted, with_fleet_coherence};
+use cache_core::fleet::Delivery;
 use cache_core::{AsyncCache, Engine};
 
 use crate::detector::CallHasher;
+use crate::fleet;
 use crate::metrics::Event;
 use crate::resource::{Node, ResourceRegistry};
 use crate::session::{self, ActiveRun, Verdict, count};
@@ -84,7 +86,7 @@ impl Nodes {
         nodes
             .iter()
             .map(|node| node.version())
-            .fold(0, u64::wrapping_add)
+            .fold(GLOBAL_RESOURCES.epoch(), u64::wrapping_add)
     }
 
     fn keep_alive(self) -> Option<Arc<[Arc<Node>]>> {
@@ -289,18 +291,27 @@ impl Tool {
         }
         count(run, Event::Invalidation(self.spec.resources));
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), resources = ?resources, "invalidate");
-        self.invalidate(run, resources);
+        // The fleet learns of the first invalidation too, but only the second is waited for:
+        // it is the one the call returns after.
+        drop(self.invalidate(run, resources));
         // The second invalidation also runs if the mutation is cancelled (a timeout, a halted
         // run) or panics: a read that overlapped it must not stay cached either way.
-        let again = InvalidateOnDrop {
+        let mut again = InvalidateOnDrop {
             tool: self,
             run,
             resources,
+            armed: true,
         };
         let output = body.await;
-        drop(again);
+        again.armed = false;
+        let deliveries = self.invalidate(run, resources);
         if let Some(run) = run {
             run.record_outcome(run.detects().then_some(signature), failed(&output));
+        }
+        // Returns once Redis acknowledged the fleet invalidation (or queued it, when Redis
+        // cannot be reached), so every other process has it within the propagation delay.
+        for delivery in deliveries {
+            delivery.await;
         }
         output
     }
@@ -329,14 +340,30 @@ impl Tool {
         hasher.finish()
     }
 
-    fn invalidate(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) {
-        for resource in resources {
-            match (self.spec.scope, run) {
-                (Scope::Global, _) => GLOBAL_RESOURCES.invalidate(resource),
-                (Scope::Session, Some(run)) => run.resources.invalidate(resource),
-                // No session: no session entries to reach.
-                (Scope::Session, None) => {}
+    /// Invalidates `resources` in this tool's scope; a global invalidation is also published
+    /// to the other processes of the installed fleet, whose deliveries are returned.
+    fn invalidate(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Vec<Delivery> {
+        match (self.spec.scope, run) {
+            (Scope::Global, _) => {
+                for resource in resources {
+                    GLOBAL_RESOURCES.invalidate(resource);
+                }
+                match fleet::channel(&GLOBAL_RESOURCES) {
+                    Some(channel) => resources
+                        .iter()
+                        .map(|resource| fleet::publish(&*channel, resource))
+                        .collect(),
+                    None => Vec::new(),
+                }
             }
+            (Scope::Session, Some(run)) => {
+                for resource in resources {
+                    run.resources.invalidate(resource);
+                }
+                Vec::new()
+            }
+            // No session: no session entries to reach.
+            (Scope::Session, None) => Vec::new(),
         }
     }
 
@@ -381,26 +408,35 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        let builder = AsyncCache::builder()
+        let mut builder = AsyncCache::builder()
             .maxsize(self.spec.maxsize)
             .engine(self.spec.engine.unwrap_or_default());
-        match self.spec.ttl_nanos {
-            Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
-            None => builder.build(),
+        if let Some(nanos) = self.spec.ttl_nanos {
+            builder = builder.default_ttl(Duration::from_nanos(nanos));
         }
+        // With a fleet, entries stored while it cannot be heard live at most its staleness
+        // bound (the fleet flushes the rest through the registry's epoch).
+        if let Some(channel) = fleet::channel(&GLOBAL_RESOURCES) {
+            builder = with_fleet_coherence(builder, channel);
+        }
+        builder.build()
     }
 }
 
-/// Invalidates a mutation's resources when dropped: after the mutation, however it ends.
+/// Invalidates a mutation's resources when dropped armed: after a mutation that was cancelled
+/// or panicked (one that returned invalidates, and waits for the fleet, itself).
 struct InvalidateOnDrop<'a> {
     tool: &'a Tool,
     run: Option<&'a ActiveRun>,
     resources: &'a [Cow<'a, str>],
+    armed: bool,
 }
 
 impl Drop for InvalidateOnDrop<'_> {
     fn drop(&mut self) {
-        self.tool.invalidate(self.run, self.resources);
+        if self.armed {
+            drop(self.tool.invalidate(self.run, self.resources));
+        }
     }
 }
 

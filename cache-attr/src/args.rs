@@ -198,6 +198,20 @@ pub fn string(option: &str, value: &Expr) -> syn::Result<syn::LitStr> {
     }
 }
 
+/// The name of a cache in its fleet (`fleet = "users"`): a non-empty string without NUL.
+pub fn fleet_name(value: &Expr) -> syn::Result<syn::LitStr> {
+    let name = string("fleet", value)?;
+    let text = name.value();
+    if text.is_empty() || text.contains('\0') {
+        return Err(syn::Error::new(
+            name.span(),
+            "`fleet` names the cache across the processes of the installed fleet: give a \
+             non-empty name without NUL, such as `fleet = \"users\"`",
+        ));
+    }
+    Ok(name)
+}
+
 /// A number of seconds, an integer or a float, as whole nanoseconds (at least one).
 /// `never` ends the error for a value that is not positive, saying what to do instead.
 pub fn seconds_as_nanos(option: &str, value: &Expr, never: &str) -> syn::Result<u64> {

@@ -57,21 +57,43 @@ pub fn binding(name: &str) -> syn::Ident {
 /// The key of one call: the owned non-skipped arguments, one alone, several as a tuple. Each
 /// part is spanned at its parameter, so a type that cannot be keyed is reported there.
 pub fn key_expr(runtime: &TokenStream, parts: &[KeyPart]) -> TokenStream {
+    key_expr_through(runtime, parts, quote!(key_part), quote!(borrowed_key_part))
+}
+
+// Input:  `id: u64, name: &str`
+// Output: `(fleet_key_part(&id), fleet_borrowed_key_part::<str>(name))`
+/// [`key_expr`] for a cache whose keys cross processes: each part must also be serde
+/// `Serialize + DeserializeOwned`, and a part that is not is reported at its parameter.
+pub fn fleet_key_expr(runtime: &TokenStream, parts: &[KeyPart]) -> TokenStream {
+    key_expr_through(
+        runtime,
+        parts,
+        quote!(fleet_key_part),
+        quote!(fleet_borrowed_key_part),
+    )
+}
+
+fn key_expr_through(
+    runtime: &TokenStream,
+    parts: &[KeyPart],
+    owned: TokenStream,
+    borrowed: TokenStream,
+) -> TokenStream {
     let parts: Vec<TokenStream> = parts
         .iter()
         .map(|part| match part {
             KeyPart::Owned { name, ty } => {
-                quote_spanned!(ty.span()=> #runtime::key_part(&#name))
+                quote_spanned!(ty.span()=> #runtime::#owned(&#name))
             }
             KeyPart::Borrowed { name, ty } => {
-                quote_spanned!(ty.span()=> #runtime::borrowed_key_part::<#ty>(#name))
+                quote_spanned!(ty.span()=> #runtime::#borrowed::<#ty>(#name))
             }
             // A clone of `*self` (`Self` is sized), so a missing bound names the key first.
             KeyPart::BorrowedSelf(self_token) => {
-                quote_spanned!(self_token.span()=> #runtime::key_part::<Self>(#self_token))
+                quote_spanned!(self_token.span()=> #runtime::#owned::<Self>(#self_token))
             }
             KeyPart::OwnedSelf(self_token) => {
-                quote_spanned!(self_token.span()=> #runtime::key_part(&#self_token))
+                quote_spanned!(self_token.span()=> #runtime::#owned(&#self_token))
             }
         })
         .collect();

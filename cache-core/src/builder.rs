@@ -3,8 +3,13 @@
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::fleet::{Attachment, FleetChannel, KeyCodec};
 use crate::{AsyncCache, Engine};
 
 /// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
@@ -25,6 +30,7 @@ use crate::{AsyncCache, Engine};
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct AsyncCacheBuilder<K, V> {
     config: Config,
+    fleet: Option<Attachment<K>>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -66,6 +72,7 @@ where
     pub(crate) fn new() -> Self {
         AsyncCacheBuilder {
             config: Config::default(),
+            fleet: None,
             _types: PhantomData,
         }
     }
@@ -119,8 +126,47 @@ where
         self
     }
 
+    /// Makes the cache coherent across every process of a fleet: its `invalidate`, `insert`
+    /// and `clear` reach the same cache (the channel's name) in every other process, and
+    /// theirs reach it, fencing in-flight loads as local ones do. `channel` comes from a fleet
+    /// tier, such as `cache_redis::Fleet::cache("users")`; keys cross processes through serde
+    /// (see [`fleet`](crate::fleet) for the encoding). A hit costs what a local hit costs.
+    ///
+    /// ```
+    /// # use cache_core::AsyncCache;
+    /// # fn users(channel: impl cache_core::fleet::FleetChannel) {
+    /// let users: AsyncCache<u64, String> = AsyncCache::builder()
+    ///     .maxsize(10_000)
+    ///     .fleet(channel) // e.g. fleet.cache("users")
+    ///     .build();
+    /// # }
+    /// ```
+    pub fn fleet(self, channel: impl FleetChannel) -> Self
+    where
+        K: Serialize + DeserializeOwned,
+    {
+        self.fleet_channel(Arc::new(channel))
+    }
+
+    /// [`fleet`](Self::fleet) with a shared channel.
+    pub(crate) fn fleet_channel(mut self, channel: Arc<dyn FleetChannel>) -> Self
+    where
+        K: Serialize + DeserializeOwned,
+    {
+        self.fleet = Some(Attachment::new(channel, Some(KeyCodec::postcard())));
+        self
+    }
+
+    /// Follows `channel`'s coherence without publishing or receiving anything: entries stored
+    /// while the fleet cannot be heard are capped at its staleness bound. For caches whose
+    /// owner invalidates them across the fleet by other means (agent-cache's tool caches).
+    pub(crate) fn fleet_coherence(mut self, channel: Arc<dyn FleetChannel>) -> Self {
+        self.fleet = Some(Attachment::new(channel, None));
+        self
+    }
+
     /// Builds the cache. Needs no runtime, so it can run in a `static` initialiser.
     pub fn build(self) -> AsyncCache<K, V> {
-        AsyncCache::from_config(self.config)
+        AsyncCache::from_config(self.config, self.fleet)
     }
 }

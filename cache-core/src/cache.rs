@@ -6,12 +6,13 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::batch::BatchLoader;
 use crate::builder::{AsyncCacheBuilder, Config};
+use crate::fleet::{Attachment, FleetReceiver};
 use crate::flight::SingleFlight;
 use crate::metrics::{CacheMetrics, Counters, Event};
 use crate::store::{Engine, Store, Stored};
@@ -46,6 +47,10 @@ pub(crate) struct Inner<K, V> {
     /// Bumped by `clear`: entries and flights of an older generation are dead.
     generation: AtomicU64,
     pub(crate) config: Config,
+    /// The cache's fleet, if it is attached to one. Never consulted on a hit.
+    pub(crate) fleet: Option<Attachment<K>>,
+    /// What the fleet delivers other processes' messages to (the channel holds it weakly).
+    pub(crate) fleet_receiver: OnceLock<Arc<dyn FleetReceiver>>,
 }
 
 impl<K, V> Inner<K, V>
@@ -120,17 +125,21 @@ where
         AsyncCacheBuilder::new()
     }
 
-    pub(crate) fn from_config(config: Config) -> Self {
+    pub(crate) fn from_config(config: Config, fleet: Option<Attachment<K>>) -> Self {
         let counters = Arc::new(Counters::default());
-        AsyncCache {
-            inner: Arc::new(Inner {
-                store: Store::new(config.engine, config.capacity, &counters),
-                flights: SingleFlight::new(),
-                counters,
-                generation: AtomicU64::new(0),
-                config,
-            }),
+        let inner = Arc::new(Inner {
+            store: Store::new(config.engine, config.capacity, &counters),
+            flights: SingleFlight::new(),
+            counters,
+            generation: AtomicU64::new(0),
+            config,
+            fleet,
+            fleet_receiver: OnceLock::new(),
+        });
+        if let Some(fleet) = &inner.fleet {
+            fleet.subscribe(&inner);
         }
+        AsyncCache { inner }
     }
 
     /// The live value of `key`, or `None`. Counts one hit or one miss.
@@ -246,7 +255,7 @@ where
     }
 
     /// Stores `value` with the default TTL. A load of `key` already in flight can no longer
-    /// overwrite it.
+    /// overwrite it. In a fleet cache, the other processes drop their value of `key`.
     pub fn insert(&self, key: K, value: V) {
         self.insert_with_ttl(key, value, self.inner.config.default_ttl);
     }
@@ -254,12 +263,22 @@ where
     /// Stores `value` for `ttl` from now (`None`: never expires). Reads do not extend it.
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Option<Duration>) {
         self.inner.fence(&key);
-        let stored = Stored::new(value, self.inner.generation(), ttl);
+        if let Some(fleet) = &self.inner.fleet {
+            drop(fleet.publish_invalidate(&key, &self.inner.counters));
+        }
+        // The generation before the cap: a fleet flush sets its cap before it moves the
+        // generation, so an entry of the new generation is always capped.
+        let generation = self.inner.generation();
+        let stored = Stored::new(value, generation, self.inner.capped(ttl));
         self.inner.store.insert(key, stored);
     }
 
     /// Removes `key`, and makes a load of `key` already in flight unable to store its value: a
     /// call that starts after `invalidate` returns never sees a value loaded before it.
+    ///
+    /// In a fleet cache the same happens in every other process of the fleet, within the
+    /// fleet's propagation delay (see [`fleet`](crate::fleet) for which borrowed forms of the
+    /// key can cross processes).
     pub fn invalidate<Q>(&self, key: &Q)
     where
         K: Borrow<Q>,
@@ -267,12 +286,19 @@ where
     {
         self.inner.fence(key);
         self.inner.store.remove(key);
+        if let Some(fleet) = &self.inner.fleet {
+            drop(fleet.publish_invalidate(key, &self.inner.counters));
+        }
     }
 
     /// Removes every entry, fences every load in flight (as [`invalidate`](Self::invalidate)
-    /// does for one key) and resets the hit and miss counters. Callable from any thread.
+    /// does for one key) and resets the hit and miss counters. Callable from any thread. In a
+    /// fleet cache, every other process clears its copy too.
     pub fn clear(&self) {
         self.inner.clear();
+        if let Some(fleet) = &self.inner.fleet {
+            drop(fleet.publish_clear());
+        }
     }
 
     /// A loader that sends the keys missed within one batch window to `load` in one call.
@@ -291,9 +317,12 @@ where
     /// A snapshot of the counters, after applying pending evictions and expirations.
     pub fn metrics(&self) -> CacheMetrics {
         let size = self.inner.store.settled_len();
-        self.inner
+        let mut metrics = self
+            .inner
             .counters
-            .snapshot(size, self.inner.config.capacity)
+            .snapshot(size, self.inner.config.capacity);
+        metrics.fleet = self.inner.fleet.as_ref().map(Attachment::info);
+        metrics
     }
 
     /// The storage engine this cache was built with.
@@ -312,9 +341,23 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn clear(&self) {
+        self.drop_all();
+        self.counters.reset_lookups();
+    }
+
+    /// Drops every entry and fences every flight, counting nothing.
+    pub(crate) fn drop_all(&self) {
         // A new generation kills every older entry and flight at once; nothing to lock.
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.store.clear();
-        self.counters.reset_lookups();
+    }
+
+    /// `ttl`, capped while the cache's fleet cannot be heard.
+    #[inline]
+    pub(crate) fn capped(&self, ttl: Option<Duration>) -> Option<Duration> {
+        match &self.fleet {
+            None => ttl,
+            Some(fleet) => fleet.cap(ttl),
+        }
     }
 }

@@ -132,6 +132,7 @@ mod batch;
 mod builder;
 mod cache;
 mod error;
+pub mod fleet;
 mod flight;
 mod load;
 mod macro_support;
@@ -155,6 +156,8 @@ pub use warmup::WarmupReport;
 pub mod __private {
     pub use crate::Engine;
     pub use crate::macro_support::{
-        CacheSlot, KeyPart, borrowed_key_part, build, get_uncounted, hit, key_part, unshare,
+        CacheSlot, FleetKey, FleetKeyPart, KeyPart, borrowed_key_part, build, build_fleet,
+        fleet_borrowed_key_part, fleet_key_part, get_uncounted, hit, key_part, unshare,
+        with_fleet_coherence,
     };
 }

@@ -73,10 +73,11 @@ where
                 Some((owned, current)) if Arc::ptr_eq(&current, flight) => {
                     if let Outcome::Value(value) = &outcome {
                         if flight.generation == self.generation() {
+                            // Capped after the generation check: see `insert_with_ttl`.
                             let stored = Stored::new(
                                 value.clone(),
                                 flight.generation,
-                                self.config.default_ttl,
+                                self.capped(self.config.default_ttl),
                             );
                             // The registry's own copy of the key: no clone under the lock.
                             self.store.insert(owned, stored);

@@ -124,13 +124,55 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    builder(maxsize, ttl_nanos, engine).build()
+}
+
+/// [`build`], for a cached function with `fleet = "name"`: attached to the cache `name` of the
+/// installed fleet, or process-local (saying so once) when no fleet is installed yet.
+pub fn build_fleet<K, V>(
+    maxsize: u64,
+    ttl_nanos: Option<u64>,
+    engine: Option<Engine>,
+    fleet: &'static str,
+) -> AsyncCache<K, V>
+where
+    K: FleetKey,
+    V: Clone + Send + Sync + 'static,
+{
+    builder(maxsize, ttl_nanos, engine)
+        .fleet_channel(crate::fleet::installed_channel(fleet))
+        .build()
+}
+
+fn builder<K, V>(
+    maxsize: u64,
+    ttl_nanos: Option<u64>,
+    engine: Option<Engine>,
+) -> crate::AsyncCacheBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     let builder = AsyncCache::builder()
         .maxsize(maxsize)
         .engine(engine.unwrap_or_default());
     match ttl_nanos {
-        None => builder.build(),
-        Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)).build(),
+        None => builder,
+        Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)),
     }
+}
+
+/// A builder whose caches follow `channel`'s coherence (capped while the fleet cannot be
+/// heard) without publishing: for agent-cache's tool caches.
+pub fn with_fleet_coherence<K, V>(
+    builder: crate::AsyncCacheBuilder<K, V>,
+    channel: std::sync::Arc<dyn crate::fleet::FleetChannel>,
+) -> crate::AsyncCacheBuilder<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    builder.fleet_coherence(channel)
 }
 
 /// The live value of `key`, if any, for a caller that counts its hits and misses itself (the
@@ -173,6 +215,46 @@ where
 pub trait KeyPart: Hash + Eq + Clone + Send + Sync + 'static {}
 
 impl<T: Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
+
+/// A key of a cache whose keys cross processes (`fleet = "..."`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the key of a fleet cache: it must cross processes",
+    label = "the key of a cache with `fleet = \"...\"`",
+    note = "a fleet cache's key must implement serde's `Serialize` and `DeserializeOwned`: \
+            derive them for it (`#[derive(Serialize, Deserialize)]`)"
+)]
+pub trait FleetKey: KeyPart + serde::Serialize + serde::de::DeserializeOwned {}
+
+impl<T: KeyPart + serde::Serialize + serde::de::DeserializeOwned> FleetKey for T {}
+
+/// A type that can be part of the key of a fleet cache.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a fleet cache's key: it must cross processes",
+    label = "this argument is part of the key, which a fleet cache sends to other processes",
+    note = "a key argument of a cache with `fleet = \"...\"` must implement serde's `Serialize` \
+            and `DeserializeOwned` (a borrowed argument `&T`: its owned form `T::Owned`)",
+    note = "derive them (`#[derive(Serialize, Deserialize)]`), or leave the argument out of the \
+            key with `skip_args = N`"
+)]
+pub trait FleetKeyPart: FleetKey {}
+
+impl<T: FleetKey> FleetKeyPart for T {}
+
+/// [`key_part`], for a fleet cache.
+#[inline]
+pub fn fleet_key_part<T: FleetKeyPart>(argument: &T) -> T {
+    argument.clone()
+}
+
+/// [`borrowed_key_part`], for a fleet cache.
+#[inline]
+pub fn fleet_borrowed_key_part<T>(argument: &T) -> T::Owned
+where
+    T: ToOwned + ?Sized,
+    T::Owned: FleetKeyPart,
+{
+    argument.to_owned()
+}
 
 /// The key part of an owned argument: a clone, so the body can still take the argument.
 #[inline]

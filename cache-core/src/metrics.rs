@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use crate::fleet::FleetInfo;
+
 /// A snapshot of one cache's counters, from [`AsyncCache::metrics`](crate::AsyncCache::metrics).
 ///
 /// Counters are exact once the cache has settled (no call in progress): `metrics` applies
@@ -41,12 +43,24 @@ pub struct CacheMetrics {
     pub evictions: u64,
     /// Entries removed because their time to live passed.
     pub expirations: u64,
+    /// The cache's fleet (its name there, and whether it hears it), `None` for a cache of
+    /// this process only.
+    pub fleet: Option<FleetInfo>,
+    /// Invalidations and clears received from the other processes of the fleet and applied.
+    pub remote_invalidations: u64,
+    /// Times the cache was emptied because the process stopped or started hearing its fleet
+    /// (it may have missed invalidations meanwhile).
+    pub fleet_flushes: u64,
+    /// Fleet messages that could not be applied or encoded as such: a received key that did
+    /// not decode as this cache's key type, or a borrowed key that could not be encoded (sent
+    /// as a clear instead).
+    pub fleet_errors: u64,
 }
 
 /// The live counters behind [`CacheMetrics`].
 ///
 /// Every counter is striped: each thread adds to the stripe of its own, one cache line holding
-/// all six counters of that stripe, so threads that hit, miss, load or evict on one cache at
+/// every counter of that stripe, so threads that hit, miss, load or evict on one cache at
 /// once never write to the same line. Reading sums the stripes.
 pub(crate) struct Counters {
     stripes: [Stripe; STRIPES],
@@ -61,7 +75,13 @@ pub(crate) enum Event {
     LoadError,
     Eviction,
     Expiration,
+    RemoteInvalidation,
+    FleetFlush,
+    FleetError,
 }
+
+/// How many events there are.
+const EVENTS: usize = Event::FleetError as usize + 1;
 
 const STRIPES: usize = 16;
 
@@ -69,7 +89,7 @@ const STRIPES: usize = 16;
 /// adjacent-line prefetching pairs them).
 #[repr(align(128))]
 #[derive(Default)]
-struct Stripe([AtomicU64; 6]);
+struct Stripe([AtomicU64; EVENTS]);
 
 impl Default for Counters {
     fn default() -> Self {
@@ -116,6 +136,10 @@ impl Counters {
             load_errors: self.sum(Event::LoadError),
             evictions: self.sum(Event::Eviction),
             expirations: self.sum(Event::Expiration),
+            fleet: None,
+            remote_invalidations: self.sum(Event::RemoteInvalidation),
+            fleet_flushes: self.sum(Event::FleetFlush),
+            fleet_errors: self.sum(Event::FleetError),
         }
     }
 

@@ -27,6 +27,7 @@ impl Kind {
                     "result",
                     "detached",
                     "engine",
+                    "fleet",
                 ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
@@ -45,6 +46,7 @@ impl Kind {
                     "result",
                     "detached",
                     "engine",
+                    "fleet",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -60,6 +62,9 @@ fn common_hint(option: &str) -> Option<&'static str> {
         "size" | "max_size" | "capacity" => Some("did you mean `maxsize`?"),
         "skip" | "skip_arg" => Some("did you mean `skip_args`?"),
         "backend" | "store" | "storage" => Some("did you mean `engine`?"),
+        "redis" | "cluster" | "distributed" => {
+            Some("a cache shared across processes names its fleet cache: `fleet = \"name\"`")
+        }
         _ => None,
     }
 }
@@ -75,6 +80,8 @@ pub(crate) struct Options {
     pub(crate) detached: Option<bool>,
     /// `None`: the runtime's default engine.
     pub(crate) engine: Option<Engine>,
+    /// The cache's name in the installed fleet; `None`: process-local.
+    pub(crate) fleet: Option<syn::LitStr>,
 }
 
 impl Options {
@@ -98,6 +105,7 @@ impl Options {
             result: None,
             detached: None,
             engine: None,
+            fleet: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
@@ -110,6 +118,7 @@ impl Options {
                 "result" => options.result = Some(args::boolean(option, &value)?),
                 "detached" => options.detached = Some(args::boolean(option, &value)?),
                 "engine" => options.engine = Some(Engine::parse(&value)?),
+                "fleet" => options.fleet = Some(args::fleet_name(&value)?),
                 // `key`, the last option the grammar allows.
                 _ => options.key = Some(value),
             }

@@ -4,7 +4,7 @@ use cache_attr::args::Engine;
 use cache_attr::signature::KeyPart;
 use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::{Attribute, ItemFn};
 
 use crate::attr::{Kind, Options};
@@ -94,12 +94,18 @@ impl<'a> Expansion<'a> {
         let key_expr = self.key_expr();
         let hit = self.hit();
         let call = self.call();
+        let build = match &self.options.fleet {
+            None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine)),
+            // Spanned at the name, so a key type that cannot cross processes (`key = ...`) is
+            // reported at the option that made it have to.
+            Some(name) => quote_spanned! {name.span()=>
+                ::cache_core::__private::build_fleet(#maxsize, #ttl, #engine, #name)
+            },
+        };
         quote! {
             #(#attrs)*
             #vis #sig {
-                let #cache = #slot.get_or_init(|| {
-                    ::cache_core::__private::build(#maxsize, #ttl, #engine)
-                });
+                let #cache = #slot.get_or_init(|| #build);
                 #hit
                 let #key = #key_expr;
                 #call
@@ -143,6 +149,9 @@ impl<'a> Expansion<'a> {
     fn key_expr(&self) -> TokenStream {
         match &self.options.key {
             Some(key) => key.to_token_stream(),
+            None if self.options.fleet.is_some() => {
+                tokens::fleet_key_expr(&runtime(), &self.plan.key_parts)
+            }
             None => tokens::key_expr(&runtime(), &self.plan.key_parts),
         }
     }

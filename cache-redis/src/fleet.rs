@@ -1,0 +1,324 @@
+//! [`Fleet`], its builder, and [`FleetCache`], the channel of one named cache.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use cache_core::fleet::{
+    Delivered, Delivery, FleetChannel, FleetLink, FleetProvider, FleetReceiver, Message,
+};
+use redis::IntoConnectionInfo;
+use tokio::sync::oneshot;
+
+use crate::outbox::Kind;
+use crate::shared::{Channel, Config, Shared};
+use crate::status::FleetStatus;
+
+/// The fleet of one process: its link to Redis, shared by every cache attached to it.
+///
+/// Cheap to clone. Built with [`Fleet::builder`]; see the [crate docs](crate) for what it
+/// promises.
+#[derive(Clone)]
+pub struct Fleet {
+    handle: Arc<Handle>,
+}
+
+/// Shuts the link down when the last handle (fleet or fleet cache) is dropped.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.shut_down();
+    }
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("namespace", &self.handle.shared.config.namespace)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// Why [`FleetBuilder::connect`] refused to build a fleet. A Redis that cannot be reached is
+/// not one of them: the fleet starts degraded and keeps reconnecting.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The URL does not parse as a Redis URL.
+    BadUrl(redis::RedisError),
+    /// An option is out of range.
+    BadOption(String),
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetError::BadUrl(error) => write!(f, "not a Redis URL: {error}"),
+            FleetError::BadOption(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FleetError::BadUrl(error) => Some(error),
+            FleetError::BadOption(_) => None,
+        }
+    }
+}
+
+/// Configures a [`Fleet`].
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct FleetBuilder {
+    url: String,
+    namespace: String,
+    max_staleness: Duration,
+    heartbeat: Option<Duration>,
+    connect_timeout: Duration,
+    max_queued: usize,
+    marker_ttl: Duration,
+    max_backoff: Duration,
+}
+
+impl Fleet {
+    /// Starts configuring the fleet that talks to the Redis (or Valkey) server at `url`
+    /// (`redis://host:port/db`, with credentials if needed; RESP3 is always used).
+    pub fn builder(url: impl Into<String>) -> FleetBuilder {
+        FleetBuilder {
+            url: url.into(),
+            namespace: "async-cache".into(),
+            max_staleness: Duration::from_secs(1),
+            heartbeat: None,
+            connect_timeout: Duration::from_secs(1),
+            max_queued: 10_000,
+            marker_ttl: Duration::from_secs(3600),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+
+    /// The channel of the cache called `name` in this fleet, for
+    /// [`AsyncCacheBuilder::fleet`](cache_core::AsyncCacheBuilder::fleet). Caches of the
+    /// same name in different processes share their invalidations; a name identifies one
+    /// cache per process.
+    ///
+    /// # Panics
+    ///
+    /// If `name` contains a NUL character (names are written into Redis keys, NUL-ended).
+    pub fn cache(&self, name: &str) -> FleetCache {
+        assert!(
+            !name.contains('\0'),
+            "a fleet cache's name cannot contain NUL: {name:?}"
+        );
+        FleetCache {
+            handle: Arc::clone(&self.handle),
+            channel: self.handle.shared.channel(name),
+        }
+    }
+
+    /// Makes this the process's fleet: `#[async_lru(fleet = "...")]`, `#[async_ttl(fleet =
+    /// "...")]` and agent-cache's global resource invalidations go through it from now on.
+    /// Install it before the first call of a cached function that names a fleet.
+    pub fn install(&self) {
+        cache_core::fleet::install(Arc::new(self.clone()));
+    }
+
+    /// What the link is doing now.
+    pub fn status(&self) -> FleetStatus {
+        self.handle.shared.status()
+    }
+
+    /// Resolves once every invalidation this process issued before the call is acknowledged
+    /// by Redis. While Redis cannot be reached it waits for the reconnection: bound it with a
+    /// timeout if that matters.
+    pub async fn flush(&self) {
+        let shared = &self.handle.shared;
+        let target = shared.outbox.lock().issued();
+        let mut progress = shared.progress.subscribe();
+        // The sender lives in `shared`, which this fleet holds: `wait_for` cannot fail.
+        let _ = progress.wait_for(|p| p.acknowledged >= target).await;
+    }
+
+    /// The fleet's namespace: the prefix of every Redis key it uses.
+    pub fn namespace(&self) -> &str {
+        &self.handle.shared.config.namespace
+    }
+
+    /// The longest an entry may be served after an invalidation it did not hear, counted
+    /// from when the fleet noticed it could not hear.
+    pub fn max_staleness(&self) -> Duration {
+        self.handle.shared.config.max_staleness
+    }
+}
+
+impl FleetProvider for Fleet {
+    fn channel(&self, name: &str) -> Arc<dyn FleetChannel> {
+        Arc::new(self.cache(name))
+    }
+}
+
+impl FleetBuilder {
+    /// The prefix of every Redis key the fleet uses (`<namespace>:i:...`). Default
+    /// `"async-cache"`. Services sharing one Redis keep apart by their namespaces.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The bound on staleness while coherence is lost: while this process cannot hear the
+    /// fleet, it stores every entry for at most this long. Default 1 s.
+    pub fn max_staleness(mut self, bound: Duration) -> Self {
+        self.max_staleness = bound;
+        self
+    }
+
+    /// How often a quiet link is checked with a PING, and how long any command may take
+    /// before the link counts as lost. A half-open link is found within two heartbeats.
+    /// Default: a quarter of `max_staleness`, between 10 ms and 5 s.
+    pub fn heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = Some(interval);
+        self
+    }
+
+    /// How long one attempt to connect may take. Default 1 s. `connect` waits for the first
+    /// attempt at most this long before returning a fleet that is still degraded.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many undelivered invalidations to keep while Redis cannot be reached; past that,
+    /// the cache with the most queued is sent as one clear instead. Default 10,000.
+    pub fn max_queued(mut self, messages: usize) -> Self {
+        self.max_queued = messages;
+        self
+    }
+
+    /// The longest wait between two attempts to reconnect. Default 1 s.
+    pub fn max_reconnect_backoff(mut self, wait: Duration) -> Self {
+        self.max_backoff = wait;
+        self
+    }
+
+    /// Builds the fleet and starts its link. Fails only on a bad URL or option: a Redis that
+    /// cannot be reached leaves the fleet degraded and reconnecting in the background (this
+    /// waits for the first attempt, at most the connect timeout).
+    pub async fn connect(self) -> Result<Fleet, FleetError> {
+        let config = self.config()?;
+        let mut info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(FleetError::BadUrl)?;
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        info = info.set_redis_settings(redis);
+        let client = redis::Client::open(info).map_err(FleetError::BadUrl)?;
+        let shared = Arc::new(Shared::new(config));
+        let (first, attempted) = oneshot::channel();
+        crate::link::spawn(Arc::clone(&shared), client, first);
+        let _ = tokio::time::timeout(shared.config.connect_timeout * 2, attempted).await;
+        Ok(Fleet {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+
+    fn config(&self) -> Result<Config, FleetError> {
+        let bad = |why: String| Err(FleetError::BadOption(why));
+        if self.namespace.is_empty() || self.namespace.contains('\0') {
+            return bad(format!(
+                "the namespace must be non-empty and without NUL, not {:?}",
+                self.namespace
+            ));
+        }
+        if self.max_staleness.is_zero() {
+            return bad("max_staleness must be more than zero".into());
+        }
+        let heartbeat = self.heartbeat.unwrap_or_else(|| {
+            (self.max_staleness / 4).clamp(Duration::from_millis(10), Duration::from_secs(5))
+        });
+        if heartbeat.is_zero() || self.connect_timeout.is_zero() {
+            return bad("the heartbeat and the connect timeout must be more than zero".into());
+        }
+        Ok(Config {
+            namespace: self.namespace.clone(),
+            max_staleness: self.max_staleness,
+            heartbeat,
+            connect_timeout: self.connect_timeout,
+            max_queued: self.max_queued,
+            marker_ttl: self.marker_ttl,
+            max_backoff: self.max_backoff.max(Duration::from_millis(20)),
+        })
+    }
+}
+
+/// The channel of one named cache of a [`Fleet`]: give it to
+/// [`AsyncCacheBuilder::fleet`](cache_core::AsyncCacheBuilder::fleet).
+#[derive(Clone)]
+pub struct FleetCache {
+    handle: Arc<Handle>,
+    channel: Arc<Channel>,
+}
+
+impl fmt::Debug for FleetCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetCache")
+            .field("name", &self.channel.name)
+            .field("namespace", &self.handle.shared.config.namespace)
+            .finish()
+    }
+}
+
+impl FleetChannel for FleetCache {
+    fn name(&self) -> &str {
+        &self.channel.name
+    }
+
+    fn publish(&self, message: Message<'_>) -> Delivery {
+        let shared = &self.handle.shared;
+        let kind = match message {
+            Message::Invalidate(key) => Kind::Invalidate(key.into()),
+            // `Clear`, and whatever message a later cache-core adds: a clear covers any.
+            _ => Kind::Clear,
+        };
+        let seq = shared.outbox.lock().push(&self.channel.name, kind);
+        shared.outbox_ready.notify_one();
+        if !shared.is_connected() {
+            return Delivery::ready(Delivered::Queued);
+        }
+        let mut progress = shared.progress.subscribe();
+        Delivery::pending(async move {
+            match progress
+                .wait_for(|p| p.acknowledged >= seq || !p.connected)
+                .await
+            {
+                Ok(p) if p.acknowledged >= seq => Delivered::Acknowledged,
+                _ => Delivered::Queued,
+            }
+        })
+    }
+
+    fn subscribe(&self, receiver: Weak<dyn FleetReceiver>) {
+        self.channel.subscribe(receiver);
+    }
+
+    fn staleness_cap(&self) -> Option<Duration> {
+        let shared = &self.handle.shared;
+        (!shared.is_connected()).then_some(shared.config.max_staleness)
+    }
+
+    fn link(&self) -> FleetLink {
+        if self.handle.shared.is_connected() {
+            FleetLink::Connected
+        } else {
+            FleetLink::Degraded
+        }
+    }
+}
