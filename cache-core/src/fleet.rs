@@ -184,7 +184,9 @@ static INSTALLED: RwLock<Option<Arc<dyn FleetProvider>>> = RwLock::new(None);
 /// then on with a fleet name (`#[async_ttl(fleet = "...")]`) and agent-cache's resource
 /// invalidations go through it; caches built earlier keep the channel they were built with.
 pub fn install(provider: Arc<dyn FleetProvider>) {
-    *INSTALLED.write().unwrap_or_else(|poison| poison.into_inner()) = Some(provider);
+    *INSTALLED
+        .write()
+        .unwrap_or_else(|poison| poison.into_inner()) = Some(provider);
 }
 
 /// This process's fleet, if one is installed.
@@ -344,7 +346,6 @@ where
         self.codec?;
         Some(self.channel.publish(Message::Clear))
     }
-
 }
 
 /// An encoding of `key` that decodes as the `K` it borrows from: `key` itself when `Q` is

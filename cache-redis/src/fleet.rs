@@ -82,7 +82,6 @@ pub struct FleetBuilder {
     heartbeat: Option<Duration>,
     connect_timeout: Duration,
     max_queued: usize,
-    marker_ttl: Duration,
     max_backoff: Duration,
 }
 
@@ -97,7 +96,6 @@ impl Fleet {
             heartbeat: None,
             connect_timeout: Duration::from_secs(1),
             max_queued: 10_000,
-            marker_ttl: Duration::from_secs(3600),
             max_backoff: Duration::from_secs(1),
         }
     }
@@ -253,7 +251,6 @@ impl FleetBuilder {
             heartbeat,
             connect_timeout: self.connect_timeout,
             max_queued: self.max_queued,
-            marker_ttl: self.marker_ttl,
             max_backoff: self.max_backoff.max(Duration::from_millis(20)),
         })
     }

@@ -4,21 +4,28 @@
 //! `<namespace>:i:`, the one prefix every process tracks (`CLIENT TRACKING ON BCAST PREFIX
 //! <namespace>:i: NOLOOP`), so Redis itself tells every other process which key was written:
 //!
-//! | message | Redis key | write |
-//! |---|---|---|
-//! | key `k` of cache `users` invalidated | `<ns>:i:k:users\0<k as postcard>` | `SET <token> PX <version ttl>` |
-//! | cache `users` cleared | `<ns>:i:c:users` | `INCR` |
+//! | message | Redis key (written, then deleted, in one `MULTI`) |
+//! |---|---|
+//! | key `k` of cache `users` invalidated | `<ns>:i:<writer>:k:users\0<k as postcard>` |
+//! | cache `users` cleared | `<ns>:i:<writer>:c:users` |
 //!
-//! A key invalidation marker expires after the version TTL, so invalidated keys do not pile
-//! up in Redis; its expiry reaches the other processes as one more (harmless) invalidation of
-//! that key. A clear marker never expires: there is one per cache, and its expiry would clear
-//! the cache everywhere.
+//! `<writer>` is unique to each fleet instance (each process). Two reasons:
+//!
+//! - In BCAST mode Redis remembers, per key and per event-loop cycle, only the *last* client
+//!   that wrote it, and NOLOOP then hides the key from that client. Had two processes written
+//!   one shared marker key in the same cycle, the last one would never hear of the other's
+//!   invalidation. Markers of different writers are different keys, so this cannot happen.
+//! - A marker is set and deleted in one transaction, so nothing is left in Redis (no memory
+//!   grows with the keys invalidated) and no later expiry sends a spurious invalidation. The
+//!   two writes of one key in one cycle reach the other processes as one message.
 
-/// The key layout of one namespace.
+/// The key layout of one namespace, for one writer.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     /// `<namespace>:i:`
     tracked: Vec<u8>,
+    /// `<namespace>:i:<writer>:`
+    own: Vec<u8>,
 }
 
 /// A tracked key, read back from an invalidation message.
@@ -29,9 +36,12 @@ pub(crate) enum Marker<'a> {
 }
 
 impl Keys {
-    pub(crate) fn new(namespace: &str) -> Self {
+    /// `writer` must not contain `:`.
+    pub(crate) fn new(namespace: &str, writer: &str) -> Self {
+        debug_assert!(!writer.contains(':'));
         Keys {
             tracked: format!("{namespace}:i:").into_bytes(),
+            own: format!("{namespace}:i:{writer}:").into_bytes(),
         }
     }
 
@@ -41,8 +51,8 @@ impl Keys {
     }
 
     pub(crate) fn invalidation(&self, channel: &str, key: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.tracked.len() + 3 + channel.len() + key.len());
-        out.extend_from_slice(&self.tracked);
+        let mut out = Vec::with_capacity(self.own.len() + 3 + channel.len() + key.len());
+        out.extend_from_slice(&self.own);
         out.extend_from_slice(b"k:");
         out.extend_from_slice(channel.as_bytes());
         out.push(0);
@@ -51,16 +61,20 @@ impl Keys {
     }
 
     pub(crate) fn clear(&self, channel: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.tracked.len() + 2 + channel.len());
-        out.extend_from_slice(&self.tracked);
+        let mut out = Vec::with_capacity(self.own.len() + 2 + channel.len());
+        out.extend_from_slice(&self.own);
         out.extend_from_slice(b"c:");
         out.extend_from_slice(channel.as_bytes());
         out
     }
 
-    /// What a tracked key says; `None` for a key the fleet did not write.
+    /// What a tracked key says; `None` for a key the fleet did not write, or this writer did.
     pub(crate) fn parse<'a>(&self, key: &'a [u8]) -> Option<Marker<'a>> {
+        if key.starts_with(&self.own) {
+            return None;
+        }
         let rest = key.strip_prefix(self.tracked.as_slice())?;
+        let rest = &rest[rest.iter().position(|byte| *byte == b':')? + 1..];
         if let Some(rest) = rest.strip_prefix(b"k:") {
             let split = rest.iter().position(|byte| *byte == 0)?;
             let channel = std::str::from_utf8(&rest[..split]).ok()?;
@@ -80,9 +94,15 @@ mod tests {
 
     #[test]
     fn markers_read_back_as_written_and_foreign_keys_are_ignored() {
-        let keys = Keys::new("shop");
-        let written = keys.invalidation("users", b"\x07\x00:x");
-        assert!(written.starts_with(b"shop:i:k:users\0"));
+        let (mine, theirs) = (Keys::new("shop", "w1"), Keys::new("shop", "w2"));
+        let written = mine.invalidation("users", b"\x07\x00:x");
+        assert!(written.starts_with(b"shop:i:w1:k:users\0"));
+        assert_eq!(
+            mine.parse(&written),
+            None,
+            "a writer ignores its own markers"
+        );
+        let keys = theirs;
         assert_eq!(
             keys.parse(&written),
             Some(Marker::Invalidate {
@@ -91,17 +111,23 @@ mod tests {
             })
         );
         assert_eq!(
-            keys.parse(&keys.clear("a:b")),
+            keys.parse(&mine.clear("a:b")),
             Some(Marker::Clear { channel: "a:b" })
         );
         assert_eq!(
-            keys.parse(&keys.invalidation("users", b"")),
+            keys.parse(&mine.invalidation("users", b"")),
             Some(Marker::Invalidate {
                 channel: "users",
                 key: b""
             })
         );
-        for foreign in [&b"shop:v:users"[..], b"shop:i:x:users", b"shop:i:k:no-nul", b"other"] {
+        for foreign in [
+            &b"shop:v:users"[..],
+            b"shop:i:w1x:users",
+            b"shop:i:w1:k:no-nul",
+            b"shop:i:no-writer",
+            b"other",
+        ] {
             assert_eq!(keys.parse(foreign), None, "{foreign:?}");
         }
     }

@@ -180,26 +180,17 @@ async fn serve(shared: &Shared, connection: &mut MultiplexedConnection, lost: &N
 async fn send_batch(shared: &Shared, connection: &mut MultiplexedConnection) -> Result<(), String> {
     let pipeline = {
         let mut outbox = shared.outbox.lock();
+        // One transaction: each marker is written then deleted (see `keys`), so Redis keeps
+        // nothing and tells every other process once.
         let mut pipeline = redis::pipe();
-        let ttl = u64::try_from(shared.config.marker_ttl.as_millis()).unwrap_or(u64::MAX);
+        pipeline.atomic();
         for message in outbox.start_batch(MAX_BATCH) {
-            match &message.kind {
-                Kind::Invalidate(key) => {
-                    pipeline
-                        .cmd("SET")
-                        .arg(shared.keys.invalidation(&message.channel, key))
-                        .arg(format!("{}-{}", shared.token, message.seq))
-                        .arg("PX")
-                        .arg(ttl.max(1))
-                        .ignore();
-                }
-                Kind::Clear => {
-                    pipeline
-                        .cmd("INCR")
-                        .arg(shared.keys.clear(&message.channel))
-                        .ignore();
-                }
-            }
+            let marker = match &message.kind {
+                Kind::Invalidate(key) => shared.keys.invalidation(&message.channel, key),
+                Kind::Clear => shared.keys.clear(&message.channel),
+            };
+            pipeline.cmd("SET").arg(&marker).arg(1).ignore();
+            pipeline.cmd("DEL").arg(&marker).ignore();
         }
         pipeline
     };
@@ -258,9 +249,7 @@ mod tests {
     #[test]
     fn backoff_doubles_from_20_ms_up_to_its_bound() {
         let max = Duration::from_secs(1);
-        let waits: Vec<u64> = (0..8)
-            .map(|n| backoff(n, max).as_millis() as u64)
-            .collect();
+        let waits: Vec<u64> = (0..8).map(|n| backoff(n, max).as_millis() as u64).collect();
         assert_eq!(waits, [20, 40, 80, 160, 320, 640, 1000, 1000]);
         assert_eq!(backoff(u32::MAX, max), max);
     }

@@ -180,7 +180,10 @@ mod tests {
         outbox.start_batch(10);
         assert_eq!(outbox.acknowledged(), 3, "in flight is pending");
         outbox.sent();
-        assert_eq!((outbox.acknowledged(), outbox.issued(), outbox.len()), (5, 5, 0));
+        assert_eq!(
+            (outbox.acknowledged(), outbox.issued(), outbox.len()),
+            (5, 5, 0)
+        );
     }
 
     #[test]
@@ -201,7 +204,11 @@ mod tests {
             .collect();
         assert_eq!(
             queued,
-            [(1, "orders", false), (2, "users", true), (4, "orders", false)]
+            [
+                (1, "orders", false),
+                (2, "users", true),
+                (4, "orders", false)
+            ]
         );
         // Until the clear is acknowledged, nothing from 2 on is.
         outbox.failed();
@@ -211,7 +218,11 @@ mod tests {
         assert_eq!(outbox.acknowledged(), 3);
         outbox.start_batch(1);
         outbox.sent();
-        assert_eq!(outbox.acknowledged(), 5, "the covered fifth message is delivered");
+        assert_eq!(
+            outbox.acknowledged(),
+            5,
+            "the covered fifth message is delivered"
+        );
     }
 
     #[test]

@@ -21,7 +21,6 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_queued: usize,
-    pub(crate) marker_ttl: Duration,
     pub(crate) max_backoff: Duration,
 }
 
@@ -35,9 +34,6 @@ pub(crate) struct Progress {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) keys: Keys,
-    /// Written as the value of each invalidation marker: unique per process and message, so
-    /// a marker's value changes at every invalidation (a version, for shared caches).
-    pub(crate) token: String,
     channels: RwLock<HashMap<Arc<str>, Arc<Channel>>>,
     pub(crate) outbox: Mutex<Outbox>,
     /// Woken when a message is queued.
@@ -83,7 +79,7 @@ impl Channel {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
-        let keys = Keys::new(&config.namespace);
+        let keys = Keys::new(&config.namespace, &writer_token());
         let outbox = Outbox::new(config.max_queued);
         let (progress, _) = watch::channel(Progress {
             acknowledged: 0,
@@ -91,7 +87,6 @@ impl Shared {
         });
         Shared {
             keys,
-            token: process_token(),
             channels: RwLock::new(HashMap::new()),
             outbox: Mutex::new(outbox),
             outbox_ready: Notify::new(),
@@ -246,10 +241,13 @@ impl Shared {
     }
 }
 
-/// A value unique to this process among the fleet's: its id and the time it started.
-fn process_token() -> String {
+/// A name unique to this fleet instance among all of the fleet's: the process id, when the
+/// instance was made, and how many instances this process made before it.
+fn writer_token() -> String {
+    static INSTANCES: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    format!("{:x}-{:x}", std::process::id(), nanos)
+    let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{nanos:x}-{instance:x}", std::process::id())
 }

@@ -1,6 +1,10 @@
 //! Shared helpers for the workspace's acceptance tests (in `tests/tests/`).
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+pub mod fleet;
+pub mod proxy;
+pub mod redis_server;
+
 /// Runs one test on every storage engine.
 ///
 /// Write the test as a function that takes the [`Engine`](cache_core::Engine) to build its
