@@ -397,9 +397,10 @@ where
         };
         match (self.decode)(key) {
             Some(key) => {
+                // Counted first, so whoever sees the entry gone sees it counted.
+                inner.counters.count(Event::RemoteInvalidation);
                 inner.fence(&key);
                 inner.store.remove(&key);
-                inner.counters.count(Event::RemoteInvalidation);
             }
             // Another deploy's key type, or a foreign write under the fleet's prefix: nothing
             // this cache holds can match it.
@@ -409,15 +410,15 @@ where
 
     fn clear(&self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner.drop_all();
             inner.counters.count(Event::RemoteInvalidation);
+            inner.drop_all();
         }
     }
 
     fn flush(&self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner.drop_all();
             inner.counters.count(Event::FleetFlush);
+            inner.drop_all();
         }
     }
 }
