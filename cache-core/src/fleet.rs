@@ -215,6 +215,16 @@ pub(crate) fn installed_channel(name: &'static str) -> Arc<dyn FleetChannel> {
     Arc::new(NotInstalled { name })
 }
 
+/// Tells the installed fleet's cache `name` that `key` (or, for `None`, everything) was
+/// invalidated, for a process that has not built its copy of that cache.
+pub(crate) fn publish_unbuilt<K: Serialize>(name: &'static str, key: Option<&K>) -> Delivery {
+    let channel = installed_channel(name);
+    match key {
+        Some(key) => channel.publish(Message::Invalidate(&encode(key))),
+        None => channel.publish(Message::Clear),
+    }
+}
+
 /// The channel of a cache that names a fleet none was installed for: process-local.
 struct NotInstalled {
     name: &'static str,

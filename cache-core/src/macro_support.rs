@@ -99,6 +99,23 @@ impl CacheSlot {
         }
     }
 
+    /// [`invalidate`](Self::invalidate) for a cache of the installed fleet's cache `fleet`:
+    /// the other processes are told even if this one never built its cache.
+    pub fn invalidate_in_fleet<K: FleetKey>(&self, key: &K, fleet: &'static str) {
+        match self.cache.get() {
+            Some(erased) => erased.cache.invalidate(key),
+            None => drop(crate::fleet::publish_unbuilt(fleet, Some(key))),
+        }
+    }
+
+    /// [`clear`](Self::clear) for a cache of the installed fleet's cache `fleet`.
+    pub fn clear_in_fleet(&self, fleet: &'static str) {
+        match self.cache.get() {
+            Some(erased) => erased.cache.clear(),
+            None => drop(crate::fleet::publish_unbuilt::<()>(fleet, None)),
+        }
+    }
+
     /// The cache's metrics; all zero before the function's first call.
     pub fn metrics(&self) -> CacheMetrics {
         self.cache

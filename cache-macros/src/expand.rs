@@ -209,6 +209,8 @@ impl<'a> Expansion<'a> {
             self.doc_note()
         );
         let errors_doc = self.errors_doc();
+        let invalidate = self.invalidate(&quote!(__CACHE_SLOT), &key_expr);
+        let clear = self.clear(&quote!(__CACHE_SLOT));
         quote! {
             #(#cfgs)*
             #[doc = #module_doc]
@@ -224,12 +226,12 @@ impl<'a> Expansion<'a> {
                 /// cannot store its value; the next call loads afresh.
                 #[allow(unused_variables, clippy::needless_pass_by_value)]
                 pub fn invalidate #generics (#(#key_params),*) #where_clause {
-                    __CACHE_SLOT.invalidate(&#key_expr);
+                    #invalidate
                 }
 
                 /// Removes every cached value and fences every load in flight.
                 pub fn clear() {
-                    __CACHE_SLOT.clear();
+                    #clear
                 }
 
                 /// A snapshot of the cache's metrics (all zero before the first call).
@@ -242,7 +244,7 @@ impl<'a> Expansion<'a> {
                 #errors_doc
                 #[allow(deprecated)]
                 pub #unsafety async fn refresh #generics (#(#all_params),*) #output #where_clause {
-                    __CACHE_SLOT.invalidate(&#key_expr);
+                    #invalidate
                     super::#name(#(#forward),*).await
                 }
             }
@@ -270,6 +272,8 @@ impl<'a> Expansion<'a> {
             .map(|helper| format_ident!("{}_{}", name, helper));
         let note = self.doc_note();
         let errors_doc = self.errors_doc();
+        let invalidate_call = self.invalidate(&quote!(Self::#slot_fn()), &key_expr);
+        let clear_call = self.clear(&quote!(Self::#slot_fn()));
         quote! {
             #(#cfgs)*
             #[doc(hidden)]
@@ -284,14 +288,14 @@ impl<'a> Expansion<'a> {
             #[doc = #note]
             #[allow(unused_variables, clippy::needless_pass_by_value)]
             #vis fn #invalidate #generics (#(#key_params),*) #where_clause {
-                Self::#slot_fn().invalidate(&#key_expr);
+                #invalidate_call
             }
 
             #(#cfgs)*
             /// Removes every cached value and fences every load in flight.
             #[doc = #note]
             #vis fn #clear() {
-                Self::#slot_fn().clear();
+                #clear_call
             }
 
             #(#cfgs)*
@@ -308,9 +312,30 @@ impl<'a> Expansion<'a> {
             #errors_doc
             #[allow(deprecated)]
             #vis #unsafety async fn #refresh #generics (#(#all_params),*) #output #where_clause {
-                Self::#slot_fn().invalidate(&#key_expr);
+                #invalidate_call
                 Self::#name(#(#forward),*).await
             }
+        }
+    }
+
+    // Input:  the slot's path and the key expression
+    // Output: `slot.invalidate(&key);`, or with `fleet = "users"`:
+    //         `slot.invalidate_in_fleet(&key, "users");`
+    /// A helper's invalidation of one key. A fleet cache also tells the other processes when
+    /// this one has not built its cache yet (it never called the function).
+    fn invalidate(&self, slot: &TokenStream, key_expr: &TokenStream) -> TokenStream {
+        match &self.options.fleet {
+            None => quote!(#slot.invalidate(&#key_expr);),
+            Some(name) => quote!(#slot.invalidate_in_fleet(&#key_expr, #name);),
+        }
+    }
+
+    // Input:  the slot's path
+    // Output: `slot.clear();`, or `slot.clear_in_fleet("users");`
+    fn clear(&self, slot: &TokenStream) -> TokenStream {
+        match &self.options.fleet {
+            None => quote!(#slot.clear();),
+            Some(name) => quote!(#slot.clear_in_fleet(#name);),
         }
     }
 
