@@ -39,16 +39,16 @@ static SUBSCRIPTION: RwLock<Option<Subscription>> = RwLock::new(None);
 /// fleet. Off the hit path: called on invalidations, read misses and cache builds.
 pub(crate) fn channel(registry: &'static ResourceRegistry) -> Option<Arc<dyn FleetChannel>> {
     let provider = cache_core::fleet::installed()?;
-    if let Some(subscription) = &*SUBSCRIPTION.read() {
-        if Arc::ptr_eq(&subscription.provider, &provider) {
-            return Some(Arc::clone(&subscription.channel));
-        }
+    if let Some(subscription) = &*SUBSCRIPTION.read()
+        && Arc::ptr_eq(&subscription.provider, &provider)
+    {
+        return Some(Arc::clone(&subscription.channel));
     }
     let mut subscription = SUBSCRIPTION.write();
-    if let Some(current) = &*subscription {
-        if Arc::ptr_eq(&current.provider, &provider) {
-            return Some(Arc::clone(&current.channel));
-        }
+    if let Some(current) = &*subscription
+        && Arc::ptr_eq(&current.provider, &provider)
+    {
+        return Some(Arc::clone(&current.channel));
     }
     let channel = provider.channel(RESOURCES);
     let receiver: Arc<dyn FleetReceiver> = Arc::new(RemoteResources { registry });

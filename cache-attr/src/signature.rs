@@ -107,17 +107,17 @@ pub fn analyse(
         ));
     }
     let generics = type_generics(sig);
-    if let ReturnType::Type(_, ty) = &sig.output {
-        if let Some(generic) = mentions_any(ty.to_token_stream(), &generics) {
-            errors.push(syn::Error::new(
-                ty.span(),
-                format!(
-                    "the return type depends on the generic parameter `{generic}`, but a cached \
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Some(generic) = mentions_any(ty.to_token_stream(), &generics)
+    {
+        errors.push(syn::Error::new(
+            ty.span(),
+            format!(
+                "the return type depends on the generic parameter `{generic}`, but a cached \
                      function keeps one cache for all its instantiations: return a type that \
                      does not mention `{generic}`"
-                ),
-            ));
-        }
+            ),
+        ));
     }
     let mut key_parts = Vec::new();
     if !custom_key {

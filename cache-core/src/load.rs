@@ -71,21 +71,21 @@ where
             let mut shard = self.flights.shard(key);
             match shard.remove_entry(key) {
                 Some((owned, current)) if Arc::ptr_eq(&current, flight) => {
-                    if let Outcome::Value(value) = &outcome {
-                        if flight.generation == self.generation() {
-                            // Capped after the generation check: see `insert_with_ttl`.
-                            let stored = Stored::new(
-                                value.clone(),
-                                flight.generation,
-                                self.capped(self.config.default_ttl),
-                            );
-                            // The registry's own copy of the key: no clone under the lock.
-                            self.store.insert(owned, stored);
-                            // A `clear` that came between the check and the insert: lookups
-                            // ignore the entry already (wrong generation); drop it too.
-                            if flight.generation != self.generation() {
-                                self.store.remove(key);
-                            }
+                    if let Outcome::Value(value) = &outcome
+                        && flight.generation == self.generation()
+                    {
+                        // Capped after the generation check: see `insert_with_ttl`.
+                        let stored = Stored::new(
+                            value.clone(),
+                            flight.generation,
+                            self.capped(self.config.default_ttl),
+                        );
+                        // The registry's own copy of the key: no clone under the lock.
+                        self.store.insert(owned, stored);
+                        // A `clear` that came between the check and the insert: lookups
+                        // ignore the entry already (wrong generation); drop it too.
+                        if flight.generation != self.generation() {
+                            self.store.remove(key);
                         }
                     }
                 }

@@ -1,6 +1,6 @@
 //! [`RedisServer`]: a real `redis-server` for one test, on a free loopback port.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -100,11 +100,11 @@ where
         if stored.generation != generation {
             return None;
         }
-        if let Some(expires_at) = stored.expires_at {
-            if Instant::now() >= expires_at {
-                self.expire(key, expires_at);
-                return None;
-            }
+        if let Some(expires_at) = stored.expires_at
+            && Instant::now() >= expires_at
+        {
+            self.expire(key, expires_at);
+            return None;
         }
         Some(stored.value)
     }
