@@ -5,7 +5,7 @@
 #
 #   bench/python/run.sh [OUT.json]     # default: target/bench/python.json
 #
-# `cargo run --release -p examples --example bench_table` calls this itself when python3 is
+# `cargo run --release -p bench` (the runner, bench_table) calls this itself when python3 is
 # on the PATH. The virtualenv lives in target/bench/python-venv (override with BENCH_VENV).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -8,36 +8,17 @@
 //!   (target: constant), with the detector's heap measured by a counting allocator
 //!   (target: bounded).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use agent_cache::{
     AgentCacheSession, LoopDetector, LoopLimits, OnLoop, agent_cache, agent_invalidator, signature,
 };
+use bench::alloc::{Counting, live_bytes};
 use cache_core::async_ttl;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Counts live heap bytes, to show the loop detector's memory stays bounded.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
@@ -167,20 +148,20 @@ fn loop_detector(c: &mut Criterion) {
     limits.max_tool_repeats = u32::MAX;
     limits.max_execution_depth = u64::MAX;
     let signatures: Vec<u64> = (0..TAGGED).map(|i| signature("read", &i)).collect();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut long = LoopDetector::new(limits);
-    let after_new = LIVE.load(Ordering::Relaxed) - before;
+    let after_new = live_bytes() - before;
     for (i, signature) in signatures.iter().enumerate() {
         long.record("read", *signature);
         if [9_999, 99_999, 499_999].contains(&i) {
             eprintln!(
                 "loop detector heap after {} calls: {} bytes",
                 i + 1,
-                LIVE.load(Ordering::Relaxed) - before
+                live_bytes() - before
             );
         }
     }
-    let after_million = LIVE.load(Ordering::Relaxed) - before;
+    let after_million = live_bytes() - before;
     eprintln!(
         "loop detector heap: {after_new} bytes new, {after_million} bytes after {TAGGED} calls"
     );

@@ -1,4 +1,6 @@
-//! A global allocator that counts the bytes live in this process, for bytes per entry.
+//! A global allocator that counts the bytes live in this process, for bytes per entry and
+//! heap bounds. A benchmark installs it with
+//! `#[global_allocator] static ALLOCATOR: bench::alloc::Counting = bench::alloc::Counting;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};

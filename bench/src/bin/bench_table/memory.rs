@@ -5,9 +5,9 @@ use cache_core::{AsyncCache, Engine};
 use cached::{Cached, LruCache};
 
 use crate::Settings;
-use crate::alloc::live_bytes;
 use crate::peers::poll_once;
 use crate::report::Table;
+use bench::alloc::live_bytes;
 
 pub const MEMORY: &str = "bytes per entry, 1,000,000 entries";
 pub const OURS: &str = "AsyncCache [quick_cache, default]";

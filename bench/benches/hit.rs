@@ -15,12 +15,10 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bench::{key_sets, poll_once};
 use cache_core::{AsyncCache, Engine};
 use cached::{Cached, LruCache};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::{key_sets, poll_once};
-
-mod support;
 
 const ENTRIES: usize = 10_000;
 /// quick_cache splits its bound evenly over its shards (8 here), so at a bound of exactly

@@ -2,20 +2,16 @@
 //! as one markdown table, followed by the targets of issues 5 and 4 checked against it.
 //!
 //! ```text
-//! cargo run --release -p examples --example bench_table                # the full run
-//! cargo run --release -p examples --example bench_table -- --quick     # a smoke run
-//! cargo run --release -p examples --example bench_table -- --python-json FILE
+//! cargo run --release -p bench                            # the full run
+//! cargo run --release -p bench -- --quick                 # a smoke run
+//! cargo run --release -p bench -- --python-json FILE
 //! ```
-//!
-//! It lives in the `examples` crate rather than in `cache-core` because its agent rows need
-//! `agent-cache`, which depends on `cache-core`.
 //!
 //! The Python column comes from `bench/python/run.sh`, which the runner calls itself (it needs
 //! `python3` and PyPI); `--python-json FILE` reads a file that script wrote instead, and
 //! `--no-python` leaves the column out. Progress goes to stderr, the table to stdout.
 
 mod agent;
-mod alloc;
 mod hit;
 mod loads;
 mod memory;
@@ -29,7 +25,7 @@ use std::path::PathBuf;
 use report::{Table, Target};
 
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: bench::alloc::Counting = bench::alloc::Counting;
 
 /// How much work each workload does.
 pub struct Settings {

@@ -14,9 +14,9 @@ use agent_cache::{
 use cache_core::{async_lru, async_ttl};
 
 use crate::Settings;
-use crate::alloc::live_bytes;
 use crate::peers::{key_sets, median, poll_once};
 use crate::report::Table;
+use bench::alloc::live_bytes;
 
 pub const HIT: &str = "agent layer: hit, 1 thread, one future awaiting every call (ns per hit)";
 pub const INVALIDATE: &str = "agent layer: one #[agent_invalidator] call (µs)";

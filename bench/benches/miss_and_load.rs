@@ -12,11 +12,9 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use bench::poll_once;
 use cache_core::{AsyncCache, Engine};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::poll_once;
-
-mod support;
 
 const CAPACITY: u64 = 10_000;
 

@@ -27,12 +27,10 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bench::{key_sets, poll_once};
 use cache_core::{AsyncCache, async_lru};
 use cached::macros::cached;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::{key_sets, poll_once};
-
-mod support;
 
 const ENTRIES: usize = 10_000;
 const MAXSIZE: u64 = 20_000;

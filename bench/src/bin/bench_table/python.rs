@@ -13,7 +13,7 @@ use crate::report::Table;
 pub const PY_LRU: &str = "Python async-cache 2.0.3 @AsyncLRU";
 pub const PY_CACHE: &str = "Python async-cache 2.0.3 AsyncCache";
 
-/// The workspace root: the parent of this example's crate, `examples`.
+/// The workspace root: the parent of this crate, `bench`.
 fn workspace() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
@@ -25,7 +25,7 @@ pub fn run(json: Option<PathBuf>, table: &mut Table) {
         Some(path) => path,
         None => {
             let out = workspace().join("target/bench/python.json");
-            let script = workspace().join("bench/python/run.sh");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/run.sh");
             eprintln!(
                 "running {} (creates a virtualenv, installs async-cache==2.0.3)",
                 script.display()
