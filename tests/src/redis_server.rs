@@ -39,6 +39,11 @@ impl RedisServer {
         server
     }
 
+    /// Whether `redis-server` can be found (`cargo xtask setup` installs it).
+    pub fn is_installed() -> bool {
+        find_redis_server().is_some()
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -131,21 +136,23 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn redis_server_program() -> PathBuf {
+fn find_redis_server() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("redis-server"))
             .find(|candidate| candidate.is_file())
     });
-    on_path
-        .or_else(|| Some(PathBuf::from("/usr/bin/redis-server")).filter(|p| p.is_file()))
-        .unwrap_or_else(|| {
-            panic!(
-                "redis-server not found: the fleet tests run a real Redis. Run the tests with \
+    on_path.or_else(|| Some(PathBuf::from("/usr/bin/redis-server")).filter(|p| p.is_file()))
+}
+
+fn redis_server_program() -> PathBuf {
+    find_redis_server().unwrap_or_else(|| {
+        panic!(
+            "redis-server not found: the fleet tests run a real Redis. Run the tests with \
                  `cargo xtask test`, which installs it, or install the Debian/Ubuntu package \
                  yourself: sudo apt-get install -y redis-server"
-            )
-        })
+        )
+    })
 }
 
 fn read_reply(reader: &mut impl BufRead) -> Result<String, String> {

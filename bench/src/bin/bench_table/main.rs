@@ -4,14 +4,18 @@
 //! ```text
 //! cargo run --release -p bench                            # the full run
 //! cargo run --release -p bench -- --quick                 # a smoke run
+//! cargo run --release -p bench -- --only fleet            # one section: hit, loads, agent,
+//!                                                         # memory, zipf, fleet or python
 //! cargo run --release -p bench -- --python-json FILE
 //! ```
 //!
 //! The Python column comes from `bench/python/run.sh`, which the runner calls itself (it needs
 //! `python3` and PyPI); `--python-json FILE` reads a file that script wrote instead, and
-//! `--no-python` leaves the column out. Progress goes to stderr, the table to stdout.
+//! `--no-python` leaves the column out (as `--no-fleet` the fleet rows, which need
+//! `redis-server`). Progress goes to stderr, the table to stdout.
 
 mod agent;
+mod fleet;
 mod hit;
 mod loads;
 mod memory;
@@ -63,6 +67,12 @@ const QUICK: Settings = Settings {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, url, n] = args.as_slice()
+        && flag == "--fleet-peer"
+    {
+        fleet::peer(url, n.parse().expect("a number of keys"));
+        return;
+    }
     let settings = if args.iter().any(|a| a == "--quick") {
         &QUICK
     } else {
@@ -74,18 +84,30 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let mut table = Table::default();
-
-    eprintln!("hit path");
-    hit::run(settings, &mut table);
-    eprintln!("loads");
-    loads::run(settings, &mut table);
-    eprintln!("agent layer");
-    agent::run(settings, &mut table);
-    eprintln!("memory");
-    memory::run(settings, &mut table);
-    eprintln!("hit ratio");
-    zipf::run(settings, &mut table);
-    if !args.iter().any(|a| a == "--no-python") {
+    // `--only SECTION` runs one section (for working on it; the published table is one full
+    // run). `--no-fleet` and `--no-python` leave a section out.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
+    let wanted = |section: &str| {
+        only.is_none_or(|only| only == section) && !args.contains(&format!("--no-{section}"))
+    };
+    let sections: [(&str, &str, fn(&Settings, &mut Table)); 6] = [
+        ("hit", "hit path", hit::run),
+        ("loads", "loads", loads::run),
+        ("agent", "agent layer", agent::run),
+        ("memory", "memory", memory::run),
+        ("zipf", "hit ratio", zipf::run),
+        ("fleet", "fleet (redis-server)", fleet::run),
+    ];
+    for (section, title, run) in sections {
+        if wanted(section) {
+            eprintln!("{title}");
+            run(settings, &mut table);
+        }
+    }
+    if wanted("python") {
         eprintln!("python");
         python::run(python_json, &mut table);
     }
@@ -200,6 +222,21 @@ fn targets(table: &Table) -> Vec<Target> {
             .zip(heap_short)
             .map(|(l, s)| format!("{l:.0} B vs {s:.0} B")),
         holds: heap_long.zip(heap_short).map(|(l, s)| l <= s),
+    });
+    let fleet_hit = ratio(
+        table.get(fleet::HIT, fleet::HIT_FLEET),
+        table.get(fleet::HIT, fleet::HIT_LOCAL),
+    );
+    targets.push(Target {
+        name: "fleet cache L1 hit / the same cache without a fleet <= 1.05",
+        figure: fleet_hit.map(|r| format!("{r:.3}")),
+        holds: fleet_hit.map(|r| r <= 1.05),
+    });
+    let p99 = table.get(fleet::PROPAGATION, fleet::P99);
+    targets.push(Target {
+        name: "fleet propagation p99 (A invalidates until B stops serving) < 2 ms",
+        figure: p99.map(|p| format!("{p:.0} µs")),
+        holds: p99.map(|p| p < 2_000.0),
     });
     targets
 }
