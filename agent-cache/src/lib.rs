@@ -114,12 +114,22 @@
 //! running the tool (and halts when there is none). Every detection counts in
 //! `loop_detections`.
 //!
+//! # Across processes
+//!
+//! With a fleet installed (`cache_redis::Fleet::install`, before the first tool call), every
+//! global-scope invalidation also reaches every other process of the service: their global
+//! entries of the resource and the session-scoped entries of their live sessions, as locally
+//! (`cart` reaches `cart:u1`). An invalidator then returns once Redis acknowledged the
+//! invalidation, or queued it when Redis cannot be reached. Session-scope invalidations stay
+//! in their process. A process that loses the fleet drops every tool result it cached, in
+//! O(1), and keeps new ones at most the fleet's staleness bound until it hears it again.
+//!
 //! # Observability
 //!
 //! [`AgentCacheSession::metrics`] and [`metrics()`] (the process-wide aggregate) return
 //! [`AgentMetrics`]: hits, misses, invalidations, loop detections, hit rate, tool calls,
-//! detections by kind and invalidations by resource. `tracing` events (target
-//! `agent_cache`) mark hits, misses, invalidations and detections.
+//! detections by kind, invalidations by resource and remote invalidations (from the fleet).
+//! `tracing` events (target `agent_cache`) mark hits, misses, invalidations and detections.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 mod detector;

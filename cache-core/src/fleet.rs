@@ -73,6 +73,29 @@ pub trait FleetChannel: Send + Sync + 'static {
     fn link(&self) -> FleetLink;
 }
 
+/// A shared channel is a channel: `builder.fleet(provider.channel("users"))`.
+impl<T: FleetChannel + ?Sized> FleetChannel for Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn publish(&self, message: Message<'_>) -> Delivery {
+        (**self).publish(message)
+    }
+
+    fn subscribe(&self, receiver: Weak<dyn FleetReceiver>) {
+        (**self).subscribe(receiver);
+    }
+
+    fn staleness_cap(&self) -> Option<Duration> {
+        (**self).staleness_cap()
+    }
+
+    fn link(&self) -> FleetLink {
+        (**self).link()
+    }
+}
+
 /// What a cache tells the other processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

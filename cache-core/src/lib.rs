@@ -11,7 +11,9 @@
 //! - **per-entry TTL** ([`AsyncCache::insert_with_ttl`]) and an **LRU size bound**;
 //! - **invalidation that wins**: after [`AsyncCache::invalidate`] or [`AsyncCache::clear`]
 //!   returns, no call sees a value whose load began before it;
-//! - **metrics** ([`AsyncCache::metrics`]), serializable for export.
+//! - **metrics** ([`AsyncCache::metrics`]), serializable for export;
+//! - **fleet coherence**: the same guarantees across every process of a service, through a
+//!   fleet tier such as `cache-redis` ([`fleet`]).
 //!
 //! # Quick start
 //!
@@ -107,6 +109,16 @@
 //! }
 //! assert_eq!(SQUARES.metrics().loads, 1);
 //! ```
+//!
+//! # Across processes: a fleet
+//!
+//! A service that runs as several processes can make a cache coherent across all of them:
+//! [`AsyncCacheBuilder::fleet`] attaches it to a fleet tier (the `cache-redis` crate, on
+//! Redis or Valkey), and `fleet = "name"` does the same for the attributes. `invalidate`,
+//! `insert` and `clear` then also reach the cache of that name in every other process, where
+//! they fence loads in flight as they do here; while the fleet cannot be heard, entries live
+//! at most its staleness bound. The seam is [`fleet`]: cache-core has no Redis dependency,
+//! and a cache without a fleet pays nothing for it (a fleet cache's hit is a local hit).
 //!
 //! # Engine
 //!

@@ -79,6 +79,8 @@ impl<'a> Expansion<'a> {
     //              let key = key_part(&id);
     //              cache.get_with_detached(key, async move { body }).await
     //          }`
+    //         (with `fleet = "users"`: `build_fleet(128, None, None, "users")` and
+    //         `fleet_key_part(&id)`)
     fn function(&self) -> TokenStream {
         let ItemFn {
             attrs, vis, sig, ..

@@ -40,6 +40,12 @@
 //! (`Self::order_invalidate(..)`, `Self::order_clear()`, `Self::order_metrics()`,
 //! `self.order_refresh(..)`), since a module cannot sit inside an `impl`.
 //!
+//! With `fleet = "users"`, the cache is built with the installed fleet's channel
+//! (`build_fleet(128, None, None, "users")`), each key part goes through `fleet_key_part`
+//! (which also requires serde `Serialize + DeserializeOwned`, reported at the argument), and
+//! `invalidate`/`clear` become `invalidate_in_fleet(&key, "users")`/`clear_in_fleet("users")`,
+//! which tell the other processes even before this one built its cache.
+//!
 //! A function with a receiver or a signature that mentions `Self` gets the method form; any
 //! other gets the module form, so an associated function that does neither cannot be cached
 //! inside an `impl` (move it out, or give it a `Self` in its signature). Cached functions
@@ -68,6 +74,7 @@ use crate::attr::Kind;
 /// | `result = <bool>` | `true` for a return type ending in `Result` | cache only `Ok` values |
 /// | `detached = <bool>` | `true` when every argument is owned | load in a task of its own |
 /// | `engine = "<name>"` | `"quick_cache"` | the storage engine: `"quick_cache"` or `"moka"` (strict LRU), see `cache_core::Engine` |
+/// | `fleet = "<name>"` | none: process-local | coherent across every process of the installed fleet, as the cache `<name>` (`cache_redis::Fleet::install`); each key part must also be serde `Serialize + DeserializeOwned` |
 ///
 /// The key is the owned non-skipped arguments: `u64` as itself, `&str` as `String`, `&T` as
 /// `T::Owned`; each must be `Clone + Hash + Eq + Send + Sync + 'static`.
@@ -219,6 +226,39 @@ use crate::attr::Kind;
 /// }
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// assert_eq!(strict(1).await, strict_by_hand(1).await);
+/// # }
+/// ```
+///
+/// `fleet = "users"` makes the cache coherent across every process of the fleet installed
+/// with `cache_redis::Fleet::install` (see the `cache-redis` crate): a call of `invalidate`
+/// or `clear` in one process reaches the cache `users` in all of them, fencing their loads
+/// in flight, and theirs reach it. Without an installed fleet (as here) it stays
+/// process-local, says so once in a `tracing` warning, and reports it in `metrics().fleet`.
+///
+/// ```
+/// # use cache_core::async_lru;
+/// # use cache_core::fleet::FleetLink;
+/// #[async_lru(maxsize = 1000, fleet = "users")]
+/// async fn user(id: u64) -> String {
+///     format!("user-{id}")
+/// }
+///
+/// // The same without the macro: built on first use, from the fleet installed by then.
+/// static USERS: std::sync::LazyLock<cache_core::AsyncCache<u64, String>> =
+///     std::sync::LazyLock::new(|| {
+///         let builder = cache_core::AsyncCache::builder().maxsize(1000);
+///         match cache_core::fleet::installed() {
+///             Some(fleet) => builder.fleet(fleet.channel("users")).build(),
+///             None => builder.build(),
+///         }
+///     });
+/// async fn user_by_hand(id: u64) -> String {
+///     USERS.get_with_detached(id, async move { format!("user-{id}") }).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(user(1).await, user_by_hand(1).await);
+/// user::invalidate(1); // every process, with a fleet installed
+/// assert_eq!(user::metrics().fleet.map(|f| f.link), Some(FleetLink::NotInstalled));
 /// # }
 /// ```
 #[proc_macro_attribute]
