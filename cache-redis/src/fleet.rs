@@ -319,3 +319,56 @@ impl FleetChannel for FleetCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bad_url_or_option_is_an_error_at_connect() {
+        let error = Fleet::builder("http://example.com").connect().await;
+        assert!(matches!(error, Err(FleetError::BadUrl(_))), "{error:?}");
+        for builder in [
+            Fleet::builder("redis://127.0.0.1:1").namespace(""),
+            Fleet::builder("redis://127.0.0.1:1").namespace("a\0b"),
+            Fleet::builder("redis://127.0.0.1:1").max_staleness(Duration::ZERO),
+            Fleet::builder("redis://127.0.0.1:1").heartbeat(Duration::ZERO),
+        ] {
+            let error = builder.connect().await;
+            assert!(matches!(error, Err(FleetError::BadOption(_))), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_defaults_to_a_quarter_of_the_staleness_bound_within_limits() {
+        let heartbeat = |staleness: Duration| {
+            Fleet::builder("redis://127.0.0.1:1")
+                .max_staleness(staleness)
+                .config()
+                .unwrap()
+                .heartbeat
+        };
+        assert_eq!(
+            heartbeat(Duration::from_secs(1)),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            heartbeat(Duration::from_millis(20)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(heartbeat(Duration::from_secs(60)), Duration::from_secs(5));
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot contain NUL")]
+    fn a_cache_name_with_nul_is_refused() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let fleet = runtime
+            .block_on(Fleet::builder("redis://127.0.0.1:1").connect())
+            .unwrap();
+        let _ = fleet.cache("a\0b");
+    }
+}
