@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 
 use crate::cache::Inner;
+use crate::fleet::shared::Batch as Shared;
 use crate::flight::{Flight, Outcome, WindowTicket, WindowTrigger, panic_message, propagate_panic};
 use crate::load::{Join, LoadGuard};
 use crate::metrics::Event;
@@ -208,7 +209,6 @@ where
     fn send(self: Arc<Self>, batch: Vec<LoadGuard<K, V>>) {
         let task = async move {
             let counters = Arc::clone(&self.inner.counters);
-            counters.count(Event::Load);
             let mut seen = HashSet::with_capacity(batch.len());
             // A key fenced and queued again can sit in one window twice: send it once.
             let keys: Vec<K> = batch
@@ -217,12 +217,39 @@ where
                 .filter(|key| seen.insert(*key))
                 .cloned()
                 .collect();
-            let result = AssertUnwindSafe(async { (self.load)(keys).await })
-                .catch_unwind()
-                .await;
+            // A shared cache asks the fleet's tier first, in one request; the batch function
+            // gets only the keys it did not have.
+            let mut shared = Shared::read(&self.inner, &keys).await;
+            let rest: Vec<K> = keys
+                .into_iter()
+                .filter(|key| !shared.found.contains_key(key))
+                .collect();
+            let result = if rest.is_empty() {
+                Ok(Ok(HashMap::new()))
+            } else {
+                counters.count(Event::Load);
+                AssertUnwindSafe(async { (self.load)(rest).await })
+                    .catch_unwind()
+                    .await
+            };
+            let from_tier = |guard: LoadGuard<K, V>, shared: &mut Shared<K, V>| match shared
+                .found
+                .get(guard.key())
+                .cloned()
+            {
+                Some((value, ttl)) => {
+                    guard.settle_stored(value, ttl);
+                    None
+                }
+                None => Some(guard),
+            };
             match result {
                 Ok(Ok(values)) => {
+                    shared.store(&self.inner, &values);
                     for guard in batch {
+                        let Some(guard) = from_tier(guard, &mut shared) else {
+                            continue;
+                        };
                         let outcome = match values.get(guard.key()) {
                             Some(value) => Outcome::Value(value.clone()),
                             None => Outcome::Missing,
@@ -234,14 +261,18 @@ where
                     counters.count(Event::LoadError);
                     let error: Arc<dyn std::any::Any + Send + Sync> = Arc::new(error);
                     for guard in batch {
-                        guard.settle(Outcome::Error(Arc::clone(&error)));
+                        if let Some(guard) = from_tier(guard, &mut shared) {
+                            guard.settle(Outcome::Error(Arc::clone(&error)));
+                        }
                     }
                 }
                 Err(payload) => {
                     counters.count(Event::LoadError);
                     let message = panic_message(&*payload);
                     for guard in batch {
-                        guard.settle(Outcome::Panicked(Arc::clone(&message)));
+                        if let Some(guard) = from_tier(guard, &mut shared) {
+                            guard.settle(Outcome::Panicked(Arc::clone(&message)));
+                        }
                     }
                 }
             }

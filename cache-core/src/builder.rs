@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::fleet::{Attachment, FleetChannel, KeyCodec};
+use crate::fleet::{Attachment, FleetAttach, FleetChannel, FleetSetup};
 use crate::{AsyncCache, Engine};
 
 /// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
@@ -30,7 +30,7 @@ use crate::{AsyncCache, Engine};
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct AsyncCacheBuilder<K, V> {
     config: Config,
-    fleet: Option<Attachment<K>>,
+    fleet: Option<Attachment<K, V>>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -128,9 +128,11 @@ where
 
     /// Makes the cache coherent across every process of a fleet: its `invalidate`, `insert`
     /// and `clear` reach the same cache (the channel's name) in every other process, and
-    /// theirs reach it, fencing in-flight loads as local ones do. `channel` comes from a fleet
-    /// tier, such as `cache_redis::Fleet::cache("users")`; keys cross processes through serde
-    /// (see [`fleet`](crate::fleet) for the encoding). A hit costs what a local hit costs.
+    /// theirs reach it, fencing in-flight loads as local ones do. `fleet` comes from a fleet
+    /// tier: `cache_redis::Fleet::cache("users")` for coherence, or its `.shared()` for values
+    /// that live in Redis too (one load per key for the whole fleet). Keys (and, shared,
+    /// values) cross processes through serde (see [`fleet`](crate::fleet) for the encoding).
+    /// A hit costs what a local hit costs.
     ///
     /// ```
     /// # use cache_core::AsyncCache;
@@ -141,11 +143,15 @@ where
     ///     .build();
     /// # }
     /// ```
-    pub fn fleet(self, channel: impl FleetChannel) -> Self
-    where
-        K: Serialize + DeserializeOwned,
-    {
-        self.fleet_channel(Arc::new(channel))
+    pub fn fleet(mut self, fleet: impl FleetAttach<K, V>) -> Self {
+        self.fleet = Some(fleet.attach().attachment);
+        self
+    }
+
+    /// [`fleet`](Self::fleet) with a setup made by the caller.
+    pub(crate) fn fleet_setup(mut self, setup: FleetSetup<K, V>) -> Self {
+        self.fleet = Some(setup.attachment);
+        self
     }
 
     /// [`fleet`](Self::fleet) with a shared channel.
@@ -153,7 +159,7 @@ where
     where
         K: Serialize + DeserializeOwned,
     {
-        self.fleet = Some(Attachment::new(channel, Some(KeyCodec::postcard())));
+        self.fleet = Some(FleetSetup::coherent(channel).attachment);
         self
     }
 
@@ -161,7 +167,7 @@ where
     /// while the fleet cannot be heard are capped at its staleness bound. For caches whose
     /// owner invalidates them across the fleet by other means (agent-cache's tool caches).
     pub(crate) fn fleet_coherence(mut self, channel: Arc<dyn FleetChannel>) -> Self {
-        self.fleet = Some(Attachment::new(channel, None));
+        self.fleet = Some(Attachment::new(channel, None, None));
         self
     }
 

@@ -48,7 +48,7 @@ pub(crate) struct Inner<K, V> {
     generation: AtomicU64,
     pub(crate) config: Config,
     /// The cache's fleet, if it is attached to one. Never consulted on a hit.
-    pub(crate) fleet: Option<Attachment<K>>,
+    pub(crate) fleet: Option<Attachment<K, V>>,
     /// What the fleet delivers other processes' messages to (the channel holds it weakly).
     pub(crate) fleet_receiver: OnceLock<Arc<dyn FleetReceiver>>,
 }
@@ -125,7 +125,7 @@ where
         AsyncCacheBuilder::new()
     }
 
-    pub(crate) fn from_config(config: Config, fleet: Option<Attachment<K>>) -> Self {
+    pub(crate) fn from_config(config: Config, fleet: Option<Attachment<K, V>>) -> Self {
         let counters = Arc::new(Counters::default());
         let inner = Arc::new(Inner {
             store: Store::new(config.engine, config.capacity, &counters),

@@ -1,10 +1,12 @@
 //! Single-flight loading: how a caller that missed joins a load in flight or leads one.
 
+use std::any::Any;
 use std::borrow::Borrow;
 use std::future::Future;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 
@@ -12,6 +14,16 @@ use crate::cache::Inner;
 use crate::flight::{Flight, Outcome, Shard, panic_message, propagate_panic};
 use crate::metrics::Event;
 use crate::store::Stored;
+
+/// How a load ended, for the caller that drove it.
+pub(crate) enum Led<V, E> {
+    Value(V),
+    /// The value came from the fleet's shared tier: no loader ran.
+    Shared(V),
+    Error(Arc<E>),
+    /// The loader panicked: its payload, to resume in the driving caller.
+    Panicked(Box<dyn Any + Send>),
+}
 
 /// What a caller that missed does next, decided under the key's shard lock.
 pub(crate) enum Join<V> {
@@ -64,9 +76,15 @@ where
             .map(|flight| Join::Wait(Arc::clone(flight)))
     }
 
-    /// Ends `flight`: stores the value if the flight is still the key's current one and no
-    /// `clear` came since it began, then wakes every waiter.
-    pub(crate) fn settle(&self, key: &K, flight: &Arc<Flight<V>>, outcome: Outcome<V>) {
+    /// Ends `flight`: stores the value (for `ttl`) if the flight is still the key's current
+    /// one and no `clear` came since it began, then wakes every waiter.
+    pub(crate) fn settle(
+        &self,
+        key: &K,
+        flight: &Arc<Flight<V>>,
+        outcome: Outcome<V>,
+        ttl: Option<Duration>,
+    ) {
         {
             let mut shard = self.flights.shard(key);
             match shard.remove_entry(key) {
@@ -75,11 +93,8 @@ where
                         && flight.generation == self.generation()
                     {
                         // Capped after the generation check: see `insert_with_ttl`.
-                        let stored = Stored::new(
-                            value.clone(),
-                            flight.generation,
-                            self.capped(self.config.default_ttl),
-                        );
+                        let stored =
+                            Stored::new(value.clone(), flight.generation, self.capped(ttl));
                         // The registry's own copy of the key: no clone under the lock.
                         self.store.insert(owned, stored);
                         // A `clear` that came between the check and the insert: lookups
@@ -115,35 +130,56 @@ where
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
+        self.load_inline_from(key, init)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`load_inline`](Self::load_inline), also telling whether the value came from the
+    /// fleet's shared tier (for warmup, which skips keys the fleet already has).
+    pub(crate) async fn load_inline_from<F, E>(
+        self: &Arc<Self>,
+        key: K,
+        init: F,
+    ) -> Result<(V, bool), Arc<E>>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
         let flight = loop {
             match self.join_or_lead(&key, |generation| Flight::new(generation, None)) {
-                Join::Ready(value) => return Ok(value),
+                Join::Ready(value) => return Ok((value, false)),
                 Join::Wait(flight) => {
                     if let Some(result) = waited(flight.wait().await) {
-                        return result;
+                        return result.map(|value| (value, false));
                     }
                 }
                 Join::Lead(flight) => break flight,
             }
         };
         let guard = LoadGuard::new(Arc::clone(self), key, flight);
-        self.counters.count(Event::Load);
-        match AssertUnwindSafe(init).catch_unwind().await {
-            Ok(Ok(value)) => {
-                guard.settle(Outcome::Value(value.clone()));
-                Ok(value)
-            }
-            Ok(Err(error)) => {
-                self.counters.count(Event::LoadError);
-                let error = Arc::new(error);
-                guard.settle(Outcome::Error(Arc::clone(&error) as _));
-                Err(error)
-            }
-            Err(payload) => {
-                self.counters.count(Event::LoadError);
-                guard.settle(Outcome::Panicked(panic_message(&*payload)));
-                resume_unwind(payload)
-            }
+        match self.lead(guard, init).await {
+            Led::Value(value) => Ok((value, false)),
+            Led::Shared(value) => Ok((value, true)),
+            Led::Error(error) => Err(error),
+            Led::Panicked(payload) => resume_unwind(payload),
+        }
+    }
+
+    /// Runs the load of the flight `guard` owns and settles it: through the fleet's shared
+    /// tier when the cache has one it can use now, else `init` here.
+    pub(crate) async fn lead<F, E>(self: &Arc<Self>, guard: LoadGuard<K, V>, init: F) -> Led<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        let shared = self
+            .fleet
+            .as_ref()
+            .and_then(|fleet| fleet.shared_key(guard.key()));
+        match shared {
+            Some((shared, key)) => crate::fleet::shared::lead(self, shared, key, guard, init).await,
+            None => run_loader(guard, init, |_: &V| {}, || {}).await,
         }
     }
 
@@ -167,7 +203,10 @@ where
                         drop(guard);
                         panic!("a detached cache load was dropped with the runtime that ran it");
                     };
-                    let task = guard.run(init);
+                    let inner = Arc::clone(self);
+                    // The outcome reaches every caller through the flight; a panic was caught
+                    // and settled, so this task has nothing to resume.
+                    let task = async move { drop(inner.lead(guard, init).await) };
                     match tokio::runtime::Handle::try_current() {
                         Ok(runtime) => drop(runtime.spawn(task)),
                         // Outside tokio there is nowhere to detach to: load in place.
@@ -230,27 +269,52 @@ where
 
     pub(crate) fn settle(mut self, outcome: Outcome<V>) {
         self.armed = false;
-        self.inner.settle(&self.key, &self.flight, outcome);
+        let ttl = self.inner.config.default_ttl;
+        self.inner.settle(&self.key, &self.flight, outcome, ttl);
     }
 
-    /// Runs `init` to completion and settles with what it gives.
-    async fn run<F, E>(self, init: F)
-    where
-        F: Future<Output = Result<V, E>>,
-        E: Send + Sync + 'static,
-    {
-        let counters = Arc::clone(&self.inner.counters);
-        counters.count(Event::Load);
-        match AssertUnwindSafe(init).catch_unwind().await {
-            Ok(Ok(value)) => self.settle(Outcome::Value(value)),
-            Ok(Err(error)) => {
-                counters.count(Event::LoadError);
-                self.settle(Outcome::Error(Arc::new(error)));
-            }
-            Err(payload) => {
-                counters.count(Event::LoadError);
-                self.settle(Outcome::Panicked(panic_message(&*payload)));
-            }
+    /// Settles with a value read from the fleet's shared tier, which has `ttl` left.
+    pub(crate) fn settle_stored(mut self, value: V, ttl: Option<Duration>) {
+        self.armed = false;
+        self.inner
+            .settle(&self.key, &self.flight, Outcome::Value(value), ttl);
+    }
+}
+
+/// Runs `init` for the flight `guard` owns and settles it with what it gives; `on_value`
+/// sees the value first, `on_failure` runs when the loader fails or panics.
+pub(crate) async fn run_loader<K, V, F, E>(
+    guard: LoadGuard<K, V>,
+    init: F,
+    on_value: impl FnOnce(&V),
+    on_failure: impl FnOnce(),
+) -> Led<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<V, E>>,
+    E: Send + Sync + 'static,
+{
+    let counters = Arc::clone(&guard.inner.counters);
+    counters.count(Event::Load);
+    match AssertUnwindSafe(init).catch_unwind().await {
+        Ok(Ok(value)) => {
+            on_value(&value);
+            guard.settle(Outcome::Value(value.clone()));
+            Led::Value(value)
+        }
+        Ok(Err(error)) => {
+            counters.count(Event::LoadError);
+            on_failure();
+            let error = Arc::new(error);
+            guard.settle(Outcome::Error(Arc::clone(&error) as _));
+            Led::Error(error)
+        }
+        Err(payload) => {
+            counters.count(Event::LoadError);
+            on_failure();
+            guard.settle(Outcome::Panicked(panic_message(&*payload)));
+            Led::Panicked(payload)
         }
     }
 }
@@ -263,7 +327,7 @@ where
     fn drop(&mut self) {
         if self.armed {
             self.inner
-                .settle(&self.key, &self.flight, Outcome::Abandoned);
+                .settle(&self.key, &self.flight, Outcome::Abandoned, None);
         }
     }
 }

@@ -161,6 +161,33 @@ where
         .build()
 }
 
+/// [`build_fleet`] with `shared = true`: the values live in the installed fleet's shared tier
+/// too, as schema version `schema`. Without an installed fleet, or one without a shared tier,
+/// as [`build_fleet`].
+pub fn build_fleet_shared<K, V>(
+    maxsize: u64,
+    ttl_nanos: Option<u64>,
+    engine: Option<Engine>,
+    fleet: &'static str,
+    schema: u32,
+) -> AsyncCache<K, V>
+where
+    K: FleetKey,
+    V: FleetValue,
+{
+    let builder = builder(maxsize, ttl_nanos, engine);
+    match crate::fleet::installed().and_then(|provider| provider.shared(fleet, schema)) {
+        Some((channel, tier)) => builder
+            .fleet_setup(crate::fleet::FleetSetup::shared::<crate::fleet::Postcard>(
+                channel, tier,
+            ))
+            .build(),
+        None => builder
+            .fleet_channel(crate::fleet::installed_channel(fleet))
+            .build(),
+    }
+}
+
 fn builder<K, V>(
     maxsize: u64,
     ttl_nanos: Option<u64>,
@@ -243,6 +270,25 @@ impl<T: Hash + Eq + Clone + Send + Sync + 'static> KeyPart for T {}
 pub trait FleetKey: KeyPart + serde::Serialize + serde::de::DeserializeOwned {}
 
 impl<T: KeyPart + serde::Serialize + serde::de::DeserializeOwned> FleetKey for T {}
+
+/// A value of a cache whose values live in the fleet's shared tier (`shared = true`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the value of a shared fleet cache: it must cross processes",
+    label = "the value of a cache with `shared = true`, which lives in Redis too",
+    note = "a shared cache's value (the function's return type, the `Ok` type of a `Result`) \
+            must implement serde's `Serialize` and `DeserializeOwned`: derive them for it \
+            (`#[derive(Serialize, Deserialize)]`), or drop `shared = true` to keep values in \
+            each process"
+)]
+pub trait FleetValue:
+    Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
+}
+
+impl<T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static> FleetValue
+    for T
+{
+}
 
 /// A type that can be part of the key of a fleet cache.
 #[diagnostic::on_unimplemented(

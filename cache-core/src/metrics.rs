@@ -53,8 +53,24 @@ pub struct CacheMetrics {
     pub fleet_flushes: u64,
     /// Fleet messages that could not be applied or encoded as such: a received key that did
     /// not decode as this cache's key type, or a borrowed key that could not be encoded (sent
-    /// as a clear instead).
+    /// as a clear instead); and, for a shared cache, requests to the shared tier that failed or
+    /// timed out (the call then loaded locally).
     pub fleet_errors: u64,
+    /// Shared cache: local misses answered by the fleet's shared tier (L2).
+    pub l2_hits: u64,
+    /// Shared cache: local misses the shared tier had no value for (this process then loaded
+    /// with the fleet's lease).
+    pub l2_misses: u64,
+    /// Shared cache: loads this process ran for the whole fleet, holding its lease (their
+    /// values went to the shared tier). Part of `loads`.
+    pub fleet_loads: u64,
+    /// Shared cache: times a call waited for another process's load of its key.
+    pub lease_waits: u64,
+    /// Shared cache: values in the shared tier that did not decode as this cache's value type
+    /// (another deploy's type, or a schema version of another): misses, and overwritten.
+    pub decode_errors: u64,
+    /// Shared cache: values too large for the shared tier, kept in this process only.
+    pub l2_oversize: u64,
 }
 
 /// The live counters behind [`CacheMetrics`].
@@ -78,10 +94,16 @@ pub(crate) enum Event {
     RemoteInvalidation,
     FleetFlush,
     FleetError,
+    L2Hit,
+    L2Miss,
+    FleetLoad,
+    LeaseWait,
+    DecodeError,
+    L2Oversize,
 }
 
-/// How many events there are.
-const EVENTS: usize = Event::FleetError as usize + 1;
+/// How many events there are (at most 16: a stripe is 128 bytes).
+const EVENTS: usize = Event::L2Oversize as usize + 1;
 
 const STRIPES: usize = 16;
 
@@ -140,6 +162,12 @@ impl Counters {
             remote_invalidations: self.sum(Event::RemoteInvalidation),
             fleet_flushes: self.sum(Event::FleetFlush),
             fleet_errors: self.sum(Event::FleetError),
+            l2_hits: self.sum(Event::L2Hit),
+            l2_misses: self.sum(Event::L2Miss),
+            fleet_loads: self.sum(Event::FleetLoad),
+            lease_waits: self.sum(Event::LeaseWait),
+            decode_errors: self.sum(Event::DecodeError),
+            l2_oversize: self.sum(Event::L2Oversize),
         }
     }
 

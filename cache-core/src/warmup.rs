@@ -15,7 +15,8 @@ use crate::AsyncCache;
 pub struct WarmupReport<K, E> {
     /// Keys loaded (or joined to a load already in flight) and now cached.
     pub loaded: Vec<K>,
-    /// Keys that already had a live value: their loader did not run and the value was kept.
+    /// Keys that already had a live value (here, or in the fleet's shared tier): their loader
+    /// did not run and the value was kept.
     pub skipped: Vec<K>,
     /// Keys whose load failed, with the error. The other keys were loaded regardless.
     pub failed: Vec<(K, Arc<E>)>,
@@ -46,9 +47,10 @@ where
     /// [`warmup_concurrency`](crate::AsyncCacheBuilder::warmup_concurrency) loads at a time
     /// (default 16).
     ///
-    /// One failure does not stop the others: the report lists loaded, skipped (already cached)
-    /// and failed keys. Warmup is not traffic, so it counts no hits or misses; its loads count
-    /// in `loads` and `load_errors`. Loads coalesce with concurrent `get_with` calls as usual.
+    /// One failure does not stop the others: the report lists loaded, skipped (already cached,
+    /// here or, for a shared fleet cache, in the fleet's shared tier) and failed keys. Warmup
+    /// is not traffic, so it counts no hits or misses; its loads count in `loads` and
+    /// `load_errors`. Loads coalesce with concurrent `get_with` calls as usual.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -81,8 +83,13 @@ where
                 if inner.store.contains(&key) {
                     return KeyOutcome::Skipped(key);
                 }
-                match inner.load_inline(key.clone(), loader(key.clone())).await {
-                    Ok(_) => KeyOutcome::Loaded(key),
+                match inner
+                    .load_inline_from(key.clone(), loader(key.clone()))
+                    .await
+                {
+                    // Found in the fleet's shared tier: cached here now, and not loaded.
+                    Ok((_, true)) => KeyOutcome::Skipped(key),
+                    Ok((_, false)) => KeyOutcome::Loaded(key),
                     Err(error) => KeyOutcome::Failed(key, error),
                 }
             })

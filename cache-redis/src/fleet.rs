@@ -5,14 +5,18 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use cache_core::fleet::{
-    Delivered, Delivery, FleetChannel, FleetLink, FleetProvider, FleetReceiver, Message,
+    Delivered, Delivery, FleetAttach, FleetChannel, FleetLink, FleetProvider, FleetReceiver,
+    FleetSetup, Message, Postcard, SharedTier, ValueCodec,
 };
 use redis::IntoConnectionInfo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::outbox::Kind;
 use crate::shared::{Channel, Config, Shared};
 use crate::status::FleetStatus;
+use crate::tier::{RedisTier, TierConfig};
 
 /// The fleet of one process: its link to Redis, shared by every cache attached to it.
 ///
@@ -83,6 +87,7 @@ pub struct FleetBuilder {
     connect_timeout: Duration,
     max_queued: usize,
     max_backoff: Duration,
+    version_ttl: Duration,
 }
 
 impl Fleet {
@@ -97,6 +102,7 @@ impl Fleet {
             connect_timeout: Duration::from_secs(1),
             max_queued: 10_000,
             max_backoff: Duration::from_secs(1),
+            version_ttl: Duration::from_secs(3600),
         }
     }
 
@@ -158,6 +164,15 @@ impl FleetProvider for Fleet {
     fn channel(&self, name: &str) -> Arc<dyn FleetChannel> {
         Arc::new(self.cache(name))
     }
+
+    fn shared(
+        &self,
+        name: &str,
+        schema: u32,
+    ) -> Option<(Arc<dyn FleetChannel>, Arc<dyn SharedTier>)> {
+        let shared = self.cache(name).shared().version(schema);
+        Some((Arc::new(shared.cache.clone()), Arc::new(shared.tier())))
+    }
 }
 
 impl FleetBuilder {
@@ -200,6 +215,14 @@ impl FleetBuilder {
     /// The longest wait between two attempts to reconnect. Default 1 s.
     pub fn max_reconnect_backoff(mut self, wait: Duration) -> Self {
         self.max_backoff = wait;
+        self
+    }
+
+    /// How long a shared cache's key keeps its version after its last invalidation (the
+    /// version fences loads that began before it, so it must outlive the slowest load).
+    /// Default 1 hour.
+    pub fn version_ttl(mut self, ttl: Duration) -> Self {
+        self.version_ttl = ttl;
         self
     }
 
@@ -252,6 +275,7 @@ impl FleetBuilder {
             connect_timeout: self.connect_timeout,
             max_queued: self.max_queued,
             max_backoff: self.max_backoff.max(Duration::from_millis(20)),
+            version_ttl: self.version_ttl.max(Duration::from_millis(1)),
         })
     }
 }
@@ -273,6 +297,109 @@ impl fmt::Debug for FleetCache {
     }
 }
 
+impl FleetCache {
+    /// This cache's values live in Redis too (the fleet's shared tier, L2): a key is loaded
+    /// once for the whole fleet, and a process that misses locally reads it from Redis. See
+    /// [`SharedFleetCache`] for its options. Every process must use the name shared.
+    pub fn shared(self) -> SharedFleetCache {
+        self.channel.set_shared();
+        SharedFleetCache {
+            cache: self,
+            config: TierConfig {
+                schema: 0,
+                lease: Duration::from_secs(5),
+                timeout: Duration::from_millis(200),
+                max_wait: Duration::from_secs(5) + Duration::from_millis(200),
+                max_value_bytes: 1 << 20,
+            },
+            codec: std::marker::PhantomData,
+        }
+    }
+}
+
+/// A fleet cache whose values live in Redis too, from [`FleetCache::shared`]: give it to
+/// [`AsyncCacheBuilder::fleet`](cache_core::AsyncCacheBuilder::fleet) (keys and values must
+/// then be serde `Serialize + DeserializeOwned`). Values are encoded by `C`, postcard by
+/// default.
+#[derive(Clone)]
+#[must_use = "a shared fleet cache does nothing until given to `AsyncCacheBuilder::fleet`"]
+pub struct SharedFleetCache<C = Postcard> {
+    cache: FleetCache,
+    config: TierConfig,
+    codec: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for SharedFleetCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedFleetCache")
+            .field("cache", &self.cache)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<C: ValueCodec> SharedFleetCache<C> {
+    /// The schema version of the values: a value stored by a process of another version is
+    /// a miss here (counted in `decode_errors`) and overwritten, so a deploy that changes the
+    /// value type never reads the old type. Default 0.
+    pub fn version(mut self, schema: u32) -> Self {
+        self.config.schema = schema;
+        self
+    }
+
+    /// How long one process may load a key for the fleet before another may take over (its
+    /// lease expires, as when it dies mid-load). Set it above the slowest load. Default 5 s.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self.config.max_wait = lease + self.config.timeout;
+        self
+    }
+
+    /// The longest one request to Redis may add to a call: past it, the call loads locally
+    /// (counted in `fleet_errors`). Default 200 ms.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout = timeout;
+        self.config.max_wait = self.config.lease + timeout;
+        self
+    }
+
+    /// Values larger than this, encoded, stay in each process only (counted in
+    /// `l2_oversize`). Default 1 MiB.
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_value_bytes = bytes;
+        self
+    }
+
+    /// Encodes values with `C2` instead.
+    pub fn codec<C2: ValueCodec>(self) -> SharedFleetCache<C2> {
+        SharedFleetCache {
+            cache: self.cache,
+            config: self.config,
+            codec: std::marker::PhantomData,
+        }
+    }
+
+    fn tier(&self) -> RedisTier {
+        RedisTier::new(
+            Arc::clone(&self.cache.handle.shared),
+            Arc::clone(&self.cache.channel),
+            self.config.clone(),
+        )
+    }
+}
+
+impl<K, V, C> FleetAttach<K, V> for SharedFleetCache<C>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    V: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+    C: ValueCodec,
+{
+    fn attach(self) -> FleetSetup<K, V> {
+        let tier = Arc::new(self.tier());
+        FleetSetup::shared::<C>(Arc::new(self.cache), tier)
+    }
+}
+
 impl FleetChannel for FleetCache {
     fn name(&self) -> &str {
         &self.channel.name
@@ -285,7 +412,10 @@ impl FleetChannel for FleetCache {
             // `Clear`, and whatever message a later cache-core adds: a clear covers any.
             _ => Kind::Clear,
         };
-        let seq = shared.outbox.lock().push(&self.channel.name, kind);
+        let seq = shared
+            .outbox
+            .lock()
+            .push(&self.channel.name, kind, self.channel.is_shared());
         shared.outbox_ready.notify_one();
         if !shared.is_connected() {
             return Delivery::ready(Delivered::Queued);

@@ -22,10 +22,25 @@
 /// The key layout of one namespace, for one writer.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
+    /// `<namespace>:`
+    namespace: Vec<u8>,
     /// `<namespace>:i:`
     tracked: Vec<u8>,
     /// `<namespace>:i:<writer>:`
     own: Vec<u8>,
+    writer: String,
+}
+
+/// The untracked keys of a shared cache's key (`<ns>:<kind>:<cache>\0<key>`), and of the
+/// cache: its value, the lease on loading it, its version (moved by every invalidation), the
+/// flag that a process waits for it, and the cache's epoch (moved by every clear).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SharedKeys {
+    pub(crate) value: Vec<u8>,
+    pub(crate) lease: Vec<u8>,
+    pub(crate) version: Vec<u8>,
+    pub(crate) waiter: Vec<u8>,
+    pub(crate) epoch: Vec<u8>,
 }
 
 /// A tracked key, read back from an invalidation message.
@@ -40,9 +55,51 @@ impl Keys {
     pub(crate) fn new(namespace: &str, writer: &str) -> Self {
         debug_assert!(!writer.contains(':'));
         Keys {
+            namespace: format!("{namespace}:").into_bytes(),
             tracked: format!("{namespace}:i:").into_bytes(),
             own: format!("{namespace}:i:{writer}:").into_bytes(),
+            writer: writer.to_owned(),
         }
+    }
+
+    /// This fleet instance's name among the fleet's writers.
+    pub(crate) fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// The keys of `key` in the shared cache `channel`.
+    pub(crate) fn shared(&self, channel: &str, key: &[u8]) -> SharedKeys {
+        let of = |kind: &str| {
+            let mut out = self.namespace.clone();
+            out.extend_from_slice(kind.as_bytes());
+            out.extend_from_slice(b":");
+            out.extend_from_slice(channel.as_bytes());
+            out.push(0);
+            out.extend_from_slice(key);
+            out
+        };
+        SharedKeys {
+            value: of("d"),
+            lease: of("l"),
+            version: of("v"),
+            waiter: of("w"),
+            epoch: self.epoch(channel),
+        }
+    }
+
+    /// The epoch of the shared cache `channel`, moved by every clear.
+    pub(crate) fn epoch(&self, channel: &str) -> Vec<u8> {
+        let mut out = self.namespace.clone();
+        out.extend_from_slice(b"e:");
+        out.extend_from_slice(channel.as_bytes());
+        out
+    }
+
+    /// The pub/sub channel on which a stored (or released) key wakes the processes waiting.
+    pub(crate) fn filled(&self) -> Vec<u8> {
+        let mut out = self.namespace.clone();
+        out.extend_from_slice(b"filled");
+        out
     }
 
     /// The prefix every process tracks.
@@ -91,6 +148,26 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_key_has_its_value_lease_version_and_waiter_outside_the_tracked_prefix() {
+        let keys = Keys::new("shop", "w1");
+        let shared = keys.shared("users", b"\x07");
+        assert_eq!(shared.value, b"shop:d:users\0\x07");
+        assert_eq!(shared.lease, b"shop:l:users\0\x07");
+        assert_eq!(shared.version, b"shop:v:users\0\x07");
+        assert_eq!(shared.waiter, b"shop:w:users\0\x07");
+        assert_eq!(shared.epoch, b"shop:e:users");
+        for key in [
+            &shared.value,
+            &shared.lease,
+            &shared.version,
+            &shared.waiter,
+        ] {
+            assert!(!key.starts_with(keys.tracked_prefix()));
+        }
+        assert_eq!(keys.filled(), b"shop:filled");
+    }
 
     #[test]
     fn markers_read_back_as_written_and_foreign_keys_are_ignored() {

@@ -156,6 +156,7 @@ mod link;
 mod outbox;
 mod shared;
 mod status;
+mod tier;
 
-pub use fleet::{Fleet, FleetBuilder, FleetCache, FleetError};
+pub use fleet::{Fleet, FleetBuilder, FleetCache, FleetError, SharedFleetCache};
 pub use status::{FleetStatus, Link};

@@ -47,6 +47,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, client: Client, first: oneshot::Sender<
                     return;
                 }
             };
+            shared.set_runtime(runtime.handle().clone());
             runtime.block_on(run(&shared, &client, first));
         });
     if let Err(error) = thread {
@@ -137,6 +138,20 @@ async fn session(
         Ok(Err(error)) => return Ended::Lost(format!("cannot turn on tracking: {error}")),
         Err(_) => return Ended::Lost("cannot turn on tracking: timed out".into()),
     }
+    // The shared tier's wake-ups, and its scripts (pipelined scripts are not loaded on demand).
+    let prepared = async {
+        connection.subscribe(shared.keys.filled()).await?;
+        for script in shared.scripts.all() {
+            script.prepare_invoke().load_async(&mut connection).await?;
+        }
+        Ok::<(), redis::RedisError>(())
+    };
+    match tokio::time::timeout(shared.config.connect_timeout, prepared).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return Ended::Lost(format!("cannot prepare the shared tier: {error}")),
+        Err(_) => return Ended::Lost("cannot prepare the shared tier: timed out".into()),
+    }
+    shared.set_connection(Some(connection.clone()));
     shared.set_connected();
     if let Some(first) = first.take() {
         let _ = first.send(());
@@ -184,6 +199,7 @@ async fn send_batch(shared: &Shared, connection: &mut MultiplexedConnection) -> 
         // nothing and tells every other process once.
         let mut pipeline = redis::pipe();
         pipeline.atomic();
+        let version_ttl = u64::try_from(shared.config.version_ttl.as_millis()).unwrap_or(u64::MAX);
         for message in outbox.start_batch(MAX_BATCH) {
             let marker = match &message.kind {
                 Kind::Invalidate(key) => shared.keys.invalidation(&message.channel, key),
@@ -191,6 +207,29 @@ async fn send_batch(shared: &Shared, connection: &mut MultiplexedConnection) -> 
             };
             pipeline.cmd("SET").arg(&marker).arg(1).ignore();
             pipeline.cmd("DEL").arg(&marker).ignore();
+            if !message.shared {
+                continue;
+            }
+            // A shared cache's value goes too, and its version moves, so that a load that
+            // began before this can no longer store (see `tier`).
+            match &message.kind {
+                Kind::Invalidate(key) => {
+                    let keys = shared.keys.shared(&message.channel, key);
+                    pipeline.cmd("INCR").arg(&keys.version).ignore();
+                    pipeline
+                        .cmd("PEXPIRE")
+                        .arg(&keys.version)
+                        .arg(version_ttl.max(1))
+                        .ignore();
+                    pipeline.cmd("DEL").arg(&keys.value).ignore();
+                }
+                Kind::Clear => {
+                    pipeline
+                        .cmd("INCR")
+                        .arg(shared.keys.epoch(&message.channel))
+                        .ignore();
+                }
+            }
         }
         pipeline
     };
@@ -237,6 +276,12 @@ fn on_push(shared: &Shared, lost: &Notify, push: PushInfo) {
             Some(Value::Nil) => shared.flush_all(),
             _ => {}
         },
+        // A shared value stored or released: wake the loads of this process waiting for it.
+        PushKind::Message => {
+            if let [_channel, Value::BulkString(key), ..] = push.data.as_slice() {
+                shared.waiters.wake(key);
+            }
+        }
         PushKind::Disconnection => lost.notify_one(),
         _ => {}
     }

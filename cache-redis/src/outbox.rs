@@ -19,6 +19,8 @@ pub(crate) struct Outgoing {
     pub(crate) seq: u64,
     pub(crate) channel: Arc<str>,
     pub(crate) kind: Kind,
+    /// The cache's values live in the shared tier: they go too.
+    pub(crate) shared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl Outbox {
     }
 
     /// Queues a message; returns its sequence number.
-    pub(crate) fn push(&mut self, channel: &Arc<str>, kind: Kind) -> u64 {
+    pub(crate) fn push(&mut self, channel: &Arc<str>, kind: Kind, shared: bool) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         if self.queue.len() >= self.max_queued && self.overflow(channel) {
@@ -62,6 +64,7 @@ impl Outbox {
             seq,
             channel: Arc::clone(channel),
             kind,
+            shared,
         });
         seq
     }
@@ -88,6 +91,7 @@ impl Outbox {
             }
         };
         let first = self.queue.iter().position(|m| m.channel == victim);
+        let shared = self.queue.iter().any(|m| m.channel == victim && m.shared);
         let seq = self
             .queue
             .iter()
@@ -102,6 +106,7 @@ impl Outbox {
                     seq,
                     channel: victim,
                     kind: Kind::Clear,
+                    shared,
                 },
             );
         }
@@ -168,7 +173,7 @@ mod tests {
         let users: Arc<str> = "users".into();
         let mut outbox = Outbox::new(100);
         assert_eq!(outbox.acknowledged(), 0);
-        let seqs: Vec<u64> = (0..5).map(|k| outbox.push(&users, key(k))).collect();
+        let seqs: Vec<u64> = (0..5).map(|k| outbox.push(&users, key(k), false)).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);
         assert_eq!(outbox.acknowledged(), 0);
         assert_eq!(outbox.start_batch(2).len(), 2);
@@ -190,12 +195,12 @@ mod tests {
     fn a_full_queue_turns_one_caches_messages_into_a_clear_in_the_place_of_its_oldest() {
         let (users, orders): (Arc<str>, Arc<str>) = ("users".into(), "orders".into());
         let mut outbox = Outbox::new(4);
-        outbox.push(&orders, key(1)); // 1
-        outbox.push(&users, key(2)); // 2
-        outbox.push(&users, key(3)); // 3
-        outbox.push(&orders, key(4)); // 4
+        outbox.push(&orders, key(1), false); // 1
+        outbox.push(&users, key(2), false); // 2
+        outbox.push(&users, key(3), false); // 3
+        outbox.push(&orders, key(4), false); // 4
         // Full: a fifth users message collapses users into a clear, which covers it too.
-        assert_eq!(outbox.push(&users, key(5)), 5);
+        assert_eq!(outbox.push(&users, key(5), false), 5);
         assert_eq!(outbox.overflows, 1);
         let queued: Vec<(u64, &str, bool)> = outbox
             .start_batch(10)
@@ -230,9 +235,9 @@ mod tests {
         let (users, orders): (Arc<str>, Arc<str>) = ("users".into(), "orders".into());
         let mut outbox = Outbox::new(3);
         for k in 0..3 {
-            outbox.push(&users, key(k));
+            outbox.push(&users, key(k), false);
         }
-        outbox.push(&orders, key(9));
+        outbox.push(&orders, key(9), false);
         let queued: Vec<(&str, bool)> = outbox
             .start_batch(10)
             .iter()

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use cache_core::fleet::FleetReceiver;
 use parking_lot::{Mutex, RwLock};
+use redis::aio::MultiplexedConnection;
 use tokio::sync::{Notify, watch};
 
 use crate::keys::{Keys, Marker};
 use crate::outbox::Outbox;
 use crate::status::{FleetStatus, Link};
+use crate::tier::{Scripts, Waiters};
 
 /// A fleet's settings, fixed by its builder.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) max_queued: usize,
     pub(crate) max_backoff: Duration,
+    /// How long a shared key's version outlives its last invalidation.
+    pub(crate) version_ttl: Duration,
 }
 
 /// How far the outbox got, and whether the fleet is heard: what deliveries wait on.
@@ -45,6 +49,12 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     shutdown: AtomicBool,
     pub(crate) shutdown_signal: Notify,
+    /// The link's connection while it is up, for the shared tier's requests from any task.
+    connection: RwLock<Option<MultiplexedConnection>>,
+    /// The link thread's runtime, where the shared tier's writes run without a caller.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    pub(crate) scripts: Scripts,
+    pub(crate) waiters: Waiters,
 }
 
 #[derive(Default)]
@@ -53,15 +63,28 @@ pub(crate) struct Stats {
     pub(crate) received: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) flushes: AtomicU64,
+    /// Shared tier writes (stores, releases) that failed.
+    pub(crate) tier_errors: AtomicU64,
 }
 
 /// The caches of one name in this process.
 pub(crate) struct Channel {
     pub(crate) name: Arc<str>,
     receivers: RwLock<Vec<Weak<dyn FleetReceiver>>>,
+    /// Whether the cache's values live in the shared tier: its invalidations then also move
+    /// the key's version and delete its value there.
+    shared: AtomicBool,
 }
 
 impl Channel {
+    pub(crate) fn set_shared(&self) {
+        self.shared.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn subscribe(&self, receiver: Weak<dyn FleetReceiver>) {
         let mut receivers = self.receivers.write();
         receivers.retain(|r| r.strong_count() > 0);
@@ -99,8 +122,30 @@ impl Shared {
             stats: Stats::default(),
             shutdown: AtomicBool::new(false),
             shutdown_signal: Notify::new(),
+            connection: RwLock::new(None),
+            runtime: std::sync::OnceLock::new(),
+            scripts: Scripts::new(),
+            waiters: Waiters::default(),
             config,
         }
+    }
+
+    /// The link's connection, while it is up.
+    pub(crate) fn connection(&self) -> Option<MultiplexedConnection> {
+        self.connection.read().clone()
+    }
+
+    pub(crate) fn set_connection(&self, connection: Option<MultiplexedConnection>) {
+        *self.connection.write() = connection;
+    }
+
+    /// The link thread's runtime, once it runs.
+    pub(crate) fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.get()
+    }
+
+    pub(crate) fn set_runtime(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.runtime.set(runtime);
     }
 
     /// The caches named `name` in this process.
@@ -113,6 +158,7 @@ impl Shared {
             Arc::new(Channel {
                 name: name.into(),
                 receivers: RwLock::new(Vec::new()),
+                shared: AtomicBool::new(false),
             })
         });
         Arc::clone(channel)
@@ -181,6 +227,7 @@ impl Shared {
     /// the flush is always capped).
     pub(crate) fn set_degraded(&self, reason: String) {
         self.connected.store(false, Ordering::SeqCst);
+        self.set_connection(None);
         {
             let mut link = self.link.lock();
             if let Link::Degraded { reason: old, .. } = &mut *link {

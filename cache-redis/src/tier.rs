@@ -1,0 +1,513 @@
+//! [`RedisTier`]: a shared cache's values in Redis, loaded once for the whole fleet.
+//!
+//! Each key has, beside its value, a lease (`SET NX PX` with a token: who loads it now), a
+//! version (moved by every invalidation, in the same `MULTI` that deletes the value) and a
+//! waiter flag (some process waits for it). Three scripts keep each step atomic:
+//!
+//! - `read_or_lease`: the value if there is one of the cache's current epoch and of this
+//!   schema; else the lease with the version it was taken at; else the lease's time left,
+//!   with the waiter flag set;
+//! - `store`: the value, only if the version and the epoch are still the lease's (so a load
+//!   that began before an invalidation anywhere never stores), then the lease released, and
+//!   the waiters woken by a `PUBLISH` on `<ns>:filled` if the flag was set;
+//! - `release`: the lease released (the load failed) and the waiters woken, so that one of
+//!   them, not all, takes the lease next.
+//!
+//! A value is stored as `<epoch>|<schema>|<bytes>`: a clear moves the epoch, so every value
+//! of an older one is a miss, and a schema version of another deploy is a miss too (counted
+//! as undecodable, and overwritten).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cache_core::fleet::{Found, Lease, Read, ReadOrLease, SharedTier, TierError, Version, Waiting};
+use futures_util::future::BoxFuture;
+use parking_lot::Mutex;
+use redis::{Script, Value};
+use tokio::sync::Notify;
+
+use crate::shared::{Channel, Shared};
+
+const READ_OR_LEASE: &str = r"
+local epoch = redis.call('GET', KEYS[4]) or '0'
+local discarded = 0
+local record = redis.call('GET', KEYS[1])
+if record then
+  local head = epoch .. '|' .. ARGV[4] .. '|'
+  if ARGV[3] == '0' and string.sub(record, 1, #head) == head then
+    return {1, string.sub(record, #head + 1), redis.call('PTTL', KEYS[1])}
+  end
+  if ARGV[3] == '0' and string.sub(record, 1, #epoch + 1) == epoch .. '|' then
+    discarded = 1
+  end
+  redis.call('DEL', KEYS[1])
+end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {2, redis.call('GET', KEYS[3]) or '0', epoch, discarded}
+end
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
+return {3, redis.call('PTTL', KEYS[2])}
+";
+
+const STORE: &str = r"
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+end
+local stored = 0
+if (redis.call('GET', KEYS[3]) or '0') == ARGV[2] and (redis.call('GET', KEYS[4]) or '0') == ARGV[3] then
+  local record = ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5]
+  if ARGV[6] == '0' then
+    redis.call('SET', KEYS[1], record)
+  else
+    redis.call('SET', KEYS[1], record, 'PX', ARGV[6])
+  end
+  stored = 1
+end
+if redis.call('DEL', KEYS[5]) == 1 then
+  redis.call('PUBLISH', ARGV[7], KEYS[1])
+end
+return stored
+";
+
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+if redis.call('DEL', KEYS[2]) == 1 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return 1
+";
+
+const READ_MANY: &str = r"
+local epoch = redis.call('GET', KEYS[1]) or '0'
+local head = epoch .. '|' .. ARGV[1] .. '|'
+local found = {}
+for i = 2, #KEYS, 2 do
+  local record = redis.call('GET', KEYS[i])
+  local version = (redis.call('GET', KEYS[i + 1]) or '0') .. '|' .. epoch
+  if record and string.sub(record, 1, #head) == head then
+    found[#found + 1] = {1, string.sub(record, #head + 1), redis.call('PTTL', KEYS[i]), version}
+  else
+    found[#found + 1] = {0, version}
+  end
+end
+return found
+";
+
+/// The scripts, loaded into Redis when the link connects (pipelined scripts are not loaded
+/// on demand).
+pub(crate) struct Scripts {
+    read_or_lease: Script,
+    store: Script,
+    release: Script,
+    read_many: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Scripts {
+            read_or_lease: Script::new(READ_OR_LEASE),
+            store: Script::new(STORE),
+            release: Script::new(RELEASE),
+            read_many: Script::new(READ_MANY),
+        }
+    }
+
+    /// Every script, for `SCRIPT LOAD`.
+    pub(crate) fn all(&self) -> [&Script; 4] {
+        [
+            &self.read_or_lease,
+            &self.store,
+            &self.release,
+            &self.read_many,
+        ]
+    }
+}
+
+/// A shared cache's settings, from its [`SharedFleetCache`](crate::SharedFleetCache).
+#[derive(Clone, Debug)]
+pub(crate) struct TierConfig {
+    pub(crate) schema: u32,
+    pub(crate) lease: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_wait: Duration,
+    pub(crate) max_value_bytes: usize,
+}
+
+/// The processes of this fleet waiting for keys other processes load, by value key.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    map: Mutex<HashMap<Vec<u8>, Arc<WaitEntry>>>,
+}
+
+#[derive(Default)]
+struct WaitEntry {
+    /// Moved by each wake, so a waiter that looked before it is not stranded.
+    wakes: AtomicU64,
+    notify: Notify,
+}
+
+impl Waiters {
+    fn entry(&self, key: &[u8]) -> Arc<WaitEntry> {
+        Arc::clone(self.map.lock().entry(key.to_vec()).or_default())
+    }
+
+    /// Another process stored or released `key`: wake whoever waits for it here.
+    pub(crate) fn wake(&self, key: &[u8]) {
+        if let Some(entry) = self.map.lock().remove(key) {
+            entry.wakes.fetch_add(1, Ordering::SeqCst);
+            entry.notify.notify_waiters();
+        }
+    }
+
+    fn forget(&self, key: &[u8], entry: &Arc<WaitEntry>) {
+        let mut map = self.map.lock();
+        // Ours, and nobody else's (the map's and ours are the two references).
+        if map
+            .get(key)
+            .is_some_and(|e| Arc::ptr_eq(e, entry) && Arc::strong_count(e) <= 2)
+        {
+            map.remove(key);
+        }
+    }
+}
+
+/// The shared tier of one cache, on the fleet's connection.
+pub(crate) struct RedisTier {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) channel: Arc<Channel>,
+    pub(crate) config: TierConfig,
+    /// Identifies this process's leases.
+    token: String,
+}
+
+impl RedisTier {
+    pub(crate) fn new(shared: Arc<Shared>, channel: Arc<Channel>, config: TierConfig) -> Self {
+        let token = shared.keys.writer().to_owned();
+        RedisTier {
+            shared,
+            channel,
+            config,
+            token,
+        }
+    }
+
+    fn millis(duration: Duration) -> u64 {
+        u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn ttl_arg(ttl: Option<Duration>) -> u64 {
+        ttl.map_or(0, Self::millis)
+    }
+
+    /// Runs `job` on the fleet's runtime, not waited for.
+    fn detach(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = self.shared.runtime() {
+            drop(runtime.spawn(job));
+        }
+    }
+}
+
+fn error(error: redis::RedisError) -> TierError {
+    TierError(error.to_string())
+}
+
+fn unexpected(reply: &Value) -> TierError {
+    TierError(format!(
+        "unexpected reply from the shared tier's script: {reply:?}"
+    ))
+}
+
+fn bytes(value: &Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes.clone()),
+        Value::SimpleString(text) => Some(text.clone().into_bytes()),
+        Value::Int(n) => Some(n.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+fn int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// A `PTTL` reply as a time left: `None` for no expiry (-1).
+fn ttl(pttl: i64) -> Option<Duration> {
+    u64::try_from(pttl).ok().map(Duration::from_millis)
+}
+
+impl SharedTier for RedisTier {
+    fn is_available(&self) -> bool {
+        self.shared.is_connected() && self.shared.connection().is_some()
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.config.max_wait
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        self.config.max_value_bytes
+    }
+
+    fn read_or_lease(
+        &self,
+        key: &[u8],
+        discard: bool,
+    ) -> BoxFuture<'static, Result<ReadOrLease, TierError>> {
+        let keys = self.shared.keys.shared(&self.channel.name, key);
+        let connection = self.shared.connection();
+        let shared = Arc::clone(&self.shared);
+        let token = self.token.clone();
+        let (lease_ms, schema) = (Self::millis(self.config.lease), self.config.schema);
+        Box::pin(async move {
+            let mut connection =
+                connection.ok_or_else(|| TierError("the fleet is not connected".into()))?;
+            // Look at the wake count before asking, so a value stored between the answer
+            // and the wait still wakes this caller.
+            let entry = shared.waiters.entry(&keys.value);
+            let seen = entry.wakes.load(Ordering::SeqCst);
+            let reply: Value = shared
+                .scripts
+                .read_or_lease
+                .key(&keys.value)
+                .key(&keys.lease)
+                .key(&keys.version)
+                .key(&keys.epoch)
+                .key(&keys.waiter)
+                .arg(&token)
+                .arg(lease_ms)
+                .arg(if discard { "1" } else { "0" })
+                .arg(schema)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(error)?;
+            let Value::Array(fields) = &reply else {
+                return Err(unexpected(&reply));
+            };
+            match fields.first().and_then(int) {
+                Some(1) => {
+                    let value = fields
+                        .get(1)
+                        .and_then(bytes)
+                        .ok_or_else(|| unexpected(&reply))?;
+                    let pttl = fields.get(2).and_then(int).unwrap_or(-1);
+                    shared.waiters.forget(&keys.value, &entry);
+                    Ok(ReadOrLease::Value(Read {
+                        value,
+                        ttl: ttl(pttl),
+                    }))
+                }
+                Some(2) => {
+                    let version = fields.get(1).and_then(bytes).unwrap_or_default();
+                    let epoch = fields.get(2).and_then(bytes).unwrap_or_default();
+                    let discarded = fields.get(3).and_then(int) == Some(1);
+                    shared.waiters.forget(&keys.value, &entry);
+                    Ok(ReadOrLease::Leased(Lease {
+                        token: token.into_bytes(),
+                        version: Version([version, b"|".to_vec(), epoch].concat()),
+                        discarded,
+                    }))
+                }
+                Some(3) => {
+                    let left = fields
+                        .get(1)
+                        .and_then(int)
+                        .and_then(ttl)
+                        .unwrap_or(Duration::from_millis(lease_ms));
+                    let waiters = Arc::clone(&shared);
+                    Ok(ReadOrLease::Held(Waiting::new(async move {
+                        let notified = entry.notify.notified();
+                        tokio::pin!(notified);
+                        notified.as_mut().enable();
+                        if entry.wakes.load(Ordering::SeqCst) == seen {
+                            // The lease's time left, and a little: its holder may have died.
+                            let _ = tokio::time::timeout(left + Duration::from_millis(5), notified)
+                                .await;
+                        }
+                        waiters.waiters.forget(&keys.value, &entry);
+                    })))
+                }
+                _ => Err(unexpected(&reply)),
+            }
+        })
+    }
+
+    fn store(&self, key: &[u8], lease: Lease, value: Vec<u8>, ttl: Option<Duration>) {
+        let keys = self.shared.keys.shared(&self.channel.name, key);
+        let Some(mut connection) = self.shared.connection() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let schema = self.config.schema;
+        self.detach(async move {
+            let (version, epoch) = split_version(&lease.version);
+            let stored = shared
+                .scripts
+                .store
+                .key(&keys.value)
+                .key(&keys.lease)
+                .key(&keys.version)
+                .key(&keys.epoch)
+                .key(&keys.waiter)
+                .arg(&lease.token)
+                .arg(version)
+                .arg(epoch)
+                .arg(schema)
+                .arg(&value)
+                .arg(Self::ttl_arg(ttl))
+                .arg(shared.keys.filled())
+                .invoke_async::<i64>(&mut connection)
+                .await;
+            if stored.is_err() {
+                shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    fn release(&self, key: &[u8], lease: Lease) {
+        let keys = self.shared.keys.shared(&self.channel.name, key);
+        let Some(mut connection) = self.shared.connection() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        self.detach(async move {
+            let released = shared
+                .scripts
+                .release
+                .key(&keys.lease)
+                .key(&keys.waiter)
+                .arg(&lease.token)
+                .arg(shared.keys.filled())
+                .arg(&keys.value)
+                .invoke_async::<i64>(&mut connection)
+                .await;
+            if released.is_err() {
+                shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    fn read_many(&self, keys: Vec<Vec<u8>>) -> BoxFuture<'static, Result<Vec<Found>, TierError>> {
+        let connection = self.shared.connection();
+        let shared = Arc::clone(&self.shared);
+        let channel = Arc::clone(&self.channel);
+        let schema = self.config.schema;
+        Box::pin(async move {
+            let mut connection =
+                connection.ok_or_else(|| TierError("the fleet is not connected".into()))?;
+            let mut invocation = shared
+                .scripts
+                .read_many
+                .key(shared.keys.epoch(&channel.name));
+            for key in &keys {
+                let keys = shared.keys.shared(&channel.name, key);
+                invocation.key(keys.value).key(keys.version);
+            }
+            let reply: Value = invocation
+                .arg(schema)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(error)?;
+            let Value::Array(entries) = &reply else {
+                return Err(unexpected(&reply));
+            };
+            entries
+                .iter()
+                .map(|entry| {
+                    let Value::Array(fields) = entry else {
+                        return Err(unexpected(entry));
+                    };
+                    match fields.first().and_then(int) {
+                        Some(1) => Ok(Found {
+                            read: Some(Read {
+                                value: fields.get(1).and_then(bytes).unwrap_or_default(),
+                                ttl: ttl(fields.get(2).and_then(int).unwrap_or(-1)),
+                            }),
+                            version: Version(fields.get(3).and_then(bytes).unwrap_or_default()),
+                        }),
+                        Some(0) => Ok(Found {
+                            read: None,
+                            version: Version(fields.get(1).and_then(bytes).unwrap_or_default()),
+                        }),
+                        _ => Err(unexpected(entry)),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn store_many(&self, entries: Vec<(Vec<u8>, Version, Vec<u8>)>, ttl: Option<Duration>) {
+        let Some(mut connection) = self.shared.connection() else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let channel = Arc::clone(&self.channel);
+        let schema = self.config.schema;
+        self.detach(async move {
+            let mut pipeline = redis::pipe();
+            for (key, version, value) in &entries {
+                let keys = shared.keys.shared(&channel.name, key);
+                let (version, epoch) = split_version(version);
+                pipeline
+                    .invoke_script(
+                        shared
+                            .scripts
+                            .store
+                            .key(&keys.value)
+                            .key(&keys.lease)
+                            .key(&keys.version)
+                            .key(&keys.epoch)
+                            .key(&keys.waiter)
+                            .arg("")
+                            .arg(version)
+                            .arg(epoch)
+                            .arg(schema)
+                            .arg(value)
+                            .arg(Self::ttl_arg(ttl))
+                            .arg(shared.keys.filled()),
+                    )
+                    .ignore();
+            }
+            if pipeline.query_async::<()>(&mut connection).await.is_err() {
+                shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// A lease's version as `read_or_lease` gave it: `<version>|<epoch>`.
+fn split_version(version: &Version) -> (&[u8], &[u8]) {
+    match version.0.iter().rposition(|byte| *byte == b'|') {
+        Some(split) => (&version.0[..split], &version.0[split + 1..]),
+        None => (&version.0, b"0"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_version_splits_into_the_key_version_and_the_cache_epoch() {
+        assert_eq!(
+            split_version(&Version(b"12|3".to_vec())),
+            (&b"12"[..], &b"3"[..])
+        );
+        assert_eq!(
+            split_version(&Version(b"7".to_vec())),
+            (&b"7"[..], &b"0"[..])
+        );
+    }
+}
