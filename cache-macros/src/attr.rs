@@ -3,6 +3,7 @@
 use cache_attr::args::{self, Engine, Grammar, RawArgs, WithSpan};
 use proc_macro2::Span;
 use syn::Expr;
+use syn::spanned::Spanned;
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy)]
@@ -28,6 +29,8 @@ impl Kind {
                     "detached",
                     "engine",
                     "fleet",
+                    "shared",
+                    "version",
                 ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
@@ -47,6 +50,8 @@ impl Kind {
                     "detached",
                     "engine",
                     "fleet",
+                    "shared",
+                    "version",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -82,6 +87,10 @@ pub(crate) struct Options {
     pub(crate) engine: Option<Engine>,
     /// The cache's name in the installed fleet; `None`: process-local.
     pub(crate) fleet: Option<syn::LitStr>,
+    /// Whether the values live in the fleet's shared tier (L2) too.
+    pub(crate) shared: Option<WithSpan<bool>>,
+    /// The values' schema version in the shared tier.
+    pub(crate) version: Option<WithSpan<u32>>,
 }
 
 impl Options {
@@ -106,6 +115,8 @@ impl Options {
             detached: None,
             engine: None,
             fleet: None,
+            shared: None,
+            version: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
@@ -119,6 +130,25 @@ impl Options {
                 "detached" => options.detached = Some(args::boolean(option, &value)?),
                 "engine" => options.engine = Some(Engine::parse(&value)?),
                 "fleet" => options.fleet = Some(args::fleet_name(&value)?),
+                "shared" => {
+                    options.shared = Some(WithSpan {
+                        value: args::boolean(option, &value)?,
+                        span: value.span(),
+                    });
+                }
+                "version" => {
+                    let version = args::integer(option, &value, 2)?;
+                    let Ok(version) = u32::try_from(version) else {
+                        return Err(syn::Error::new(
+                            value.span(),
+                            "`version` is a schema version from 0 to 4294967295",
+                        ));
+                    };
+                    options.version = Some(WithSpan {
+                        value: version,
+                        span: value.span(),
+                    });
+                }
                 // `key`, the last option the grammar allows.
                 _ => options.key = Some(value),
             }

@@ -96,8 +96,18 @@ impl<'a> Expansion<'a> {
         let key_expr = self.key_expr();
         let hit = self.hit();
         let call = self.call();
+        let shared = self.options.shared.is_some_and(|shared| shared.value);
         let build = match &self.options.fleet {
             None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine)),
+            // Spanned at the return type, where a value that cannot cross processes is.
+            Some(name) if shared => {
+                let version = self.options.version.map_or(0, |version| version.value);
+                quote_spanned! {tokens::return_span(&self.item.sig)=>
+                    ::cache_core::__private::build_fleet_shared(
+                        #maxsize, #ttl, #engine, #name, #version,
+                    )
+                }
+            }
             // Spanned at the name, so a key type that cannot cross processes (`key = ...`) is
             // reported at the option that made it have to.
             Some(name) => quote_spanned! {name.span()=>

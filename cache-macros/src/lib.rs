@@ -75,6 +75,8 @@ use crate::attr::Kind;
 /// | `detached = <bool>` | `true` when every argument is owned | load in a task of its own |
 /// | `engine = "<name>"` | `"quick_cache"` | the storage engine: `"quick_cache"` or `"moka"` (strict LRU), see `cache_core::Engine` |
 /// | `fleet = "<name>"` | none: process-local | coherent across every process of the installed fleet, as the cache `<name>` (`cache_redis::Fleet::install`); each key part must also be serde `Serialize + DeserializeOwned` |
+/// | `shared = <bool>` | `false` | with `fleet`: the values live in the fleet's shared tier (Redis) too, so a key is loaded once for the whole fleet; the value type must be serde `Serialize + DeserializeOwned` |
+/// | `version = N` | 0 | with `shared = true`: the values' schema version; a value stored by a process of another version is a miss (bump it when the value type changes) |
 ///
 /// The key is the owned non-skipped arguments: `u64` as itself, `&str` as `String`, `&T` as
 /// `T::Owned`; each must be `Clone + Hash + Eq + Send + Sync + 'static`.

@@ -34,6 +34,14 @@ async fn pair(a: u64, b: &str) -> String {
     format!("{a}{b}")
 }
 
+static SHARED_LOADS: AtomicU64 = AtomicU64::new(0);
+
+#[async_ttl(time_to_live = 60, fleet = "shared-users", shared = true, version = 3)]
+async fn shared_user(id: u64) -> Result<String, String> {
+    SHARED_LOADS.fetch_add(1, Ordering::SeqCst);
+    Ok(format!("shared-{id}"))
+}
+
 struct Repo;
 
 impl Repo {
@@ -114,6 +122,30 @@ async fn cached_fns_with_a_fleet_name_are_coherent_across_processes() {
     this.flush().await;
     assert!(until(SOON, || orders.get(&7).is_none()).await);
     assert_eq!(Repo.order(7).await, 70);
+
+    // `shared = true`: the value this process loaded is in Redis for the other process, as
+    // schema version 3; another version does not read it.
+    assert_eq!(shared_user(1).await.unwrap(), "shared-1");
+    let theirs: AsyncCache<u64, String> = AsyncCache::builder()
+        .fleet(other.cache("shared-users").shared().version(3))
+        .build();
+    assert!(
+        until(SOON, || redis
+            .command(&["EXISTS", "test:d:shared-users\u{0}\u{1}"])
+            == "1")
+        .await
+    );
+    let read = theirs
+        .get_with(1, async { unreachable!("an L2 hit") })
+        .await;
+    assert_eq!(read, "shared-1");
+    assert!(theirs.metrics().l2_hits >= 1);
+    // And the other way: their invalidation removes it everywhere, so the fn loads again.
+    theirs.invalidate(&1);
+    other.flush().await;
+    assert!(until(SOON, || shared_user::metrics().size == 0).await);
+    assert_eq!(shared_user(1).await.unwrap(), "shared-1");
+    assert_eq!(SHARED_LOADS.load(Ordering::SeqCst), 2);
 
     // A cache built before the install stays process-local.
     assert_eq!(
