@@ -32,6 +32,7 @@ impl Kind {
                     "key",
                     "result",
                     "engine",
+                    "shared",
                 ],
                 hint: read_hint,
             },
@@ -39,7 +40,7 @@ impl Kind {
                 attribute: "agent_invalidator",
                 options: &["resource", "scope", "skip_args", "result"],
                 hint: |option| match option {
-                    "ttl" | "maxsize" | "key" | "engine" => {
+                    "ttl" | "maxsize" | "key" | "engine" | "shared" => {
                         Some("an invalidator caches nothing; this option belongs on #[agent_cache]")
                     }
                     option => read_hint(option),
@@ -78,6 +79,8 @@ pub(crate) struct Options {
     pub(crate) result: Option<bool>,
     /// `None`: the runtime's default engine.
     pub(crate) engine: Option<Engine>,
+    /// Whether results live in the installed fleet's shared tier too.
+    pub(crate) shared: Option<WithSpan<bool>>,
 }
 
 impl Options {
@@ -96,6 +99,7 @@ impl Options {
             key: None,
             result: None,
             engine: None,
+            shared: None,
         };
         let mut given_resource = false;
         raw.apply(&kind.grammar(), |option, value| {
@@ -113,11 +117,28 @@ impl Options {
                 "skip_args" => options.skip_args = args::skip_args(&value)?,
                 "result" => options.result = Some(args::boolean(option, &value)?),
                 "engine" => options.engine = Some(Engine::parse(&value)?),
+                "shared" => {
+                    options.shared = Some(WithSpan {
+                        value: args::boolean(option, &value)?,
+                        span: value.span(),
+                    });
+                }
                 // `key`, the one option left.
                 _ => options.key = Some(value),
             }
             Ok(())
         })?;
+        if let Some(shared) = options.shared
+            && shared.value
+            && options.scope == Scope::Session
+        {
+            return Err(syn::Error::new(
+                shared.span,
+                "`shared = true` keeps results in the fleet's shared tier, for every process: a \
+                 session-scoped tool's entries live in one session of one process; drop \
+                 `shared` or use `scope = \"global\"`",
+            ));
+        }
         if !given_resource {
             return Err(syn::Error::new(
                 Span::call_site(),

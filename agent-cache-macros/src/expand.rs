@@ -129,19 +129,46 @@ impl Plan {
         let pin_output = tokens::pin_output(sig);
         let stmts = &block.stmts;
         let body = quote!(async move { #pin_output #(#stmts)* });
+        let name = &sig.ident;
         let call = match self.kind {
             Kind::Read => {
                 let key = binding("key");
+                let shared = self.options.shared.is_some_and(|shared| shared.value);
                 let key_expr = match &self.options.key {
                     Some(key) => key.to_token_stream(),
+                    None if shared => tokens::fleet_key_expr(&runtime, &self.analysis.key_parts),
                     None => tokens::key_expr(&runtime, &self.analysis.key_parts),
                 };
                 // The body goes in a closure, so that a hit never builds (or moves) its future.
-                let read = if self.result() {
-                    let read = quote!(#tool.try_read(#key, &#resources, move || #body).await);
-                    tokens::unshare_result(&runtime, sig, read)
-                } else {
-                    quote!(#tool.read(#key, &#resources, move || #body).await)
+                let read = match (shared, self.result()) {
+                    (false, true) => {
+                        let read = quote!(#tool.try_read(#key, &#resources, move || #body).await);
+                        tokens::unshare_result(&runtime, sig, read)
+                    }
+                    (false, false) => quote!(#tool.read(#key, &#resources, move || #body).await),
+                    // Named across the fleet by its path; a value that cannot cross processes
+                    // is reported at the return type.
+                    (true, result) => {
+                        let fleet = quote!(::core::concat!(
+                            "agent-cache:tool:",
+                            ::core::module_path!(),
+                            "::",
+                            ::core::stringify!(#name)
+                        ));
+                        let method = if result {
+                            quote!(try_read_shared)
+                        } else {
+                            quote!(read_shared)
+                        };
+                        let read = quote_spanned! {tokens::return_span(sig)=>
+                            #tool.#method(#fleet, #key, &#resources, move || #body).await
+                        };
+                        if result {
+                            tokens::unshare_result(&runtime, sig, read)
+                        } else {
+                            read
+                        }
+                    }
                 };
                 quote! {
                     let #key = #key_expr;

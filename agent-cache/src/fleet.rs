@@ -13,6 +13,11 @@
 //!
 //! The channel is taken on the first invalidation or read miss after a fleet is installed,
 //! never on a hit; so install the fleet before the first tool call.
+//!
+//! A tool with `shared = true` keeps its results in the fleet's shared tier too, keyed by its
+//! arguments and the fleet-wide version of its resources (read from Redis on each local
+//! miss), so a result cached by one process is reused by another only while none of its
+//! resources changed anywhere.
 
 use std::sync::Arc;
 
@@ -21,9 +26,6 @@ use parking_lot::RwLock;
 
 use crate::metrics::GLOBAL;
 use crate::resource::ResourceRegistry;
-
-/// The name of the fleet channel that carries resource invalidations.
-pub(crate) const RESOURCES: &str = "agent-cache:resources";
 
 /// The installed fleet's resource channel, once this process has subscribed to it.
 struct Subscription {
@@ -50,7 +52,7 @@ pub(crate) fn channel(registry: &'static ResourceRegistry) -> Option<Arc<dyn Fle
     {
         return Some(Arc::clone(&current.channel));
     }
-    let channel = provider.channel(RESOURCES);
+    let channel = provider.resources();
     let receiver: Arc<dyn FleetReceiver> = Arc::new(RemoteResources { registry });
     channel.subscribe(Arc::downgrade(&receiver));
     // Entries cached before this process listened may have missed invalidations.

@@ -152,7 +152,9 @@ pub use session::{
 #[doc(hidden)]
 pub mod __private {
     pub use crate::tool::{Scope, Tool, ToolSpec};
-    pub use cache_core::__private::{borrowed_key_part, key_part, unshare};
+    pub use cache_core::__private::{
+        borrowed_key_part, fleet_borrowed_key_part, fleet_key_part, key_part, unshare,
+    };
     pub use cache_core::Engine;
 
     /// An invalidator argument, as it joins the call's loop signature.

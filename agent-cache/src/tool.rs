@@ -9,8 +9,10 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use cache_core::__private::{CacheSlot, KeyPart, get_uncounted, with_fleet_coherence};
-use cache_core::fleet::Delivery;
+use cache_core::__private::{
+    CacheSlot, FleetKey, FleetValue, KeyPart, get_uncounted, with_fleet_coherence,
+};
+use cache_core::fleet::{Delivery, FleetSetup, Postcard};
 use cache_core::{AsyncCache, Engine};
 
 use crate::detector::CallHasher;
@@ -56,6 +58,9 @@ pub struct Tool {
     spec: ToolSpec,
     /// The global cache, `AsyncCache<(K, u64), Tagged<V>>`, made on first use.
     global: CacheSlot,
+    /// A `shared = true` tool's cache in the fleet's shared tier, `AsyncCache<(K, u64), V>`
+    /// keyed by the fleet-wide version of the resources; it stores nothing in the process.
+    shared: CacheSlot,
     /// For a global tool whose resources name no parameter: their nodes, resolved once and
     /// kept for good, so its entries need not hold them.
     static_nodes: OnceLock<Box<[Arc<Node>]>>,
@@ -103,7 +108,7 @@ enum Lookup<K: 'static, V: 'static> {
     /// The run halted on a loop: the call never completes.
     Halt,
     /// A session-scoped tool outside a session: run the body, cache nothing.
-    Uncached,
+    Uncached(K),
     /// Boxed: the hit path returns this enum, and a small one costs it less.
     Miss(Box<Miss<K, V>>),
 }
@@ -141,6 +146,7 @@ impl Tool {
         Tool {
             spec,
             global: CacheSlot::new(),
+            shared: CacheSlot::new(),
             static_nodes: OnceLock::new(),
         }
     }
@@ -188,11 +194,74 @@ impl Tool {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
+        self.read_through(key, resources, |_| async { body().await.map_err(Arc::new) })
+            .await
+    }
+
+    /// [`try_read`](Self::try_read) for a tool with `shared = true`: on a miss here, the
+    /// result comes from the fleet's shared tier when another process cached it under the
+    /// current fleet-wide version of its resources, else one process of the fleet loads it.
+    /// `fleet` names the tool's results across the fleet.
+    pub async fn try_read_shared<K, V, E, F>(
+        &'static self,
+        fleet: &'static str,
+        key: K,
+        resources: &[Cow<'_, str>],
+        body: impl FnOnce() -> F,
+    ) -> Result<V, Arc<E>>
+    where
+        K: FleetKey,
+        V: FleetValue,
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        self.read_through(key, resources, |key: &K| {
+            self.through_fleet(fleet, key.clone(), resources, body)
+        })
+        .await
+    }
+
+    /// [`try_read_shared`](Self::try_read_shared) with an infallible body.
+    pub async fn read_shared<K, V, F>(
+        &'static self,
+        fleet: &'static str,
+        key: K,
+        resources: &[Cow<'_, str>],
+        body: impl FnOnce() -> F,
+    ) -> V
+    where
+        K: FleetKey,
+        V: FleetValue,
+        F: Future<Output = V>,
+    {
+        let body = || async { Ok(body().await) };
+        let read = self.try_read_shared::<K, V, Infallible, _>(fleet, key, resources, body);
+        match read.await {
+            Ok(value) => value,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// A read: a hit, or `load` (given the arguments, on a miss only) shared by every
+    /// concurrent caller of these arguments in this scope.
+    async fn read_through<K, V, E, L, Fut>(
+        &'static self,
+        key: K,
+        resources: &[Cow<'_, str>],
+        load: L,
+    ) -> Result<V, Arc<E>>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        L: FnOnce(&K) -> Fut,
+        Fut: Future<Output = Result<V, Arc<E>>>,
+    {
         match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
             Lookup::Hit(value) => Ok(value),
             Lookup::Halt => pending().await,
             // A session-scoped tool outside a session runs uncached.
-            Lookup::Uncached => body().await.map_err(Arc::new),
+            Lookup::Uncached(key) => load(&key).await,
             Lookup::Miss(miss) => {
                 let Miss {
                     cache,
@@ -200,14 +269,17 @@ impl Tool {
                     nodes,
                     signature,
                 } = *miss;
+                let load = load(&key.0);
                 let loaded = cache
                     .try_get_with(key, async {
-                        body().await.map(|value| Tagged {
+                        load.await.map(|value| Tagged {
                             value,
                             _nodes: nodes.keep_alive(),
                         })
                     })
-                    .await;
+                    .await
+                    // The load's own error, shared by the callers coalesced on it.
+                    .map_err(Arc::unwrap_or_clone);
                 if let Some(run) = signature.and(session::current()) {
                     run.record_outcome(signature, loaded.is_err());
                 }
@@ -216,6 +288,50 @@ impl Tool {
         }
     }
 
+    /// A shared tool's load: from the fleet's shared tier, keyed by the arguments and the
+    /// fleet-wide version of the resources; without a fleet (or when it cannot answer in
+    /// time), `body` here.
+    async fn through_fleet<K, V, E, F>(
+        &'static self,
+        fleet: &'static str,
+        arguments: K,
+        resources: &[Cow<'_, str>],
+        body: impl FnOnce() -> F,
+    ) -> Result<V, Arc<E>>
+    where
+        K: FleetKey,
+        V: FleetValue,
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let provider = cache_core::fleet::installed();
+        let tiers = provider.as_ref().and_then(|provider| {
+            let versions = provider.resource_versions()?;
+            let (channel, tier) = provider.shared(fleet, 0)?;
+            Some((versions, channel, tier))
+        });
+        let Some((versions, channel, tier)) = tiers else {
+            return body().await.map_err(Arc::new);
+        };
+        let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
+        let version = tokio::time::timeout(versions.timeout(), versions.version(resources));
+        let Ok(Ok(version)) = version.await else {
+            // The fleet cannot tell the resources' versions now: no shared result is safe.
+            return body().await.map_err(Arc::new);
+        };
+        let cache: &'static AsyncCache<(K, u64), V> = self.shared.get_or_init(|| {
+            // Stores nothing here: the tool's own cache is this process's copy.
+            let builder = AsyncCache::builder().maxsize(0);
+            let builder = match self.spec.ttl_nanos {
+                Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)),
+                None => builder,
+            };
+            builder
+                .fleet(FleetSetup::shared::<Postcard>(channel, tier))
+                .build()
+        });
+        cache.try_get_with((arguments, version), body()).await
+    }
     /// Everything a read does before it may have to wait: loop detection, and the lookup.
     /// Synchronous, so the session is borrowed rather than counted.
     fn lookup<K, V>(
@@ -238,7 +354,7 @@ impl Tool {
         }
         let Some(cache) = self.cache::<K, V>(run) else {
             count(run, Event::Miss);
-            return Lookup::Uncached;
+            return Lookup::Uncached(key);
         };
         let nodes = self.nodes(run, resources);
         let key = (key, nodes.version());

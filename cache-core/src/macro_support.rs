@@ -104,7 +104,7 @@ impl CacheSlot {
     pub fn invalidate_in_fleet<K: FleetKey>(&self, key: &K, fleet: &'static str) {
         match self.cache.get() {
             Some(erased) => erased.cache.invalidate(key),
-            None => drop(crate::fleet::publish_unbuilt(fleet, Some(key))),
+            None => drop(crate::fleet::publish_unbuilt(fleet, Some(key), false)),
         }
     }
 
@@ -112,7 +112,25 @@ impl CacheSlot {
     pub fn clear_in_fleet(&self, fleet: &'static str) {
         match self.cache.get() {
             Some(erased) => erased.cache.clear(),
-            None => drop(crate::fleet::publish_unbuilt::<()>(fleet, None)),
+            None => drop(crate::fleet::publish_unbuilt::<()>(fleet, None, false)),
+        }
+    }
+
+    /// [`invalidate_in_fleet`](Self::invalidate_in_fleet) for a cache whose values live in the
+    /// fleet's shared tier (`shared = true`): the value there goes too, even if this process
+    /// never built its cache.
+    pub fn invalidate_in_shared_fleet<K: FleetKey>(&self, key: &K, fleet: &'static str) {
+        match self.cache.get() {
+            Some(erased) => erased.cache.invalidate(key),
+            None => drop(crate::fleet::publish_unbuilt(fleet, Some(key), true)),
+        }
+    }
+
+    /// [`clear_in_fleet`](Self::clear_in_fleet) for a cache with `shared = true`.
+    pub fn clear_in_shared_fleet(&self, fleet: &'static str) {
+        match self.cache.get() {
+            Some(erased) => erased.cache.clear(),
+            None => drop(crate::fleet::publish_unbuilt::<()>(fleet, None, true)),
         }
     }
 

@@ -96,7 +96,7 @@ impl<'a> Expansion<'a> {
         let key_expr = self.key_expr();
         let hit = self.hit();
         let call = self.call();
-        let shared = self.options.shared.is_some_and(|shared| shared.value);
+        let shared = self.shared();
         let build = match &self.options.fleet {
             None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine)),
             // Spanned at the return type, where a value that cannot cross processes is.
@@ -338,8 +338,15 @@ impl<'a> Expansion<'a> {
     fn invalidate(&self, slot: &TokenStream, key_expr: &TokenStream) -> TokenStream {
         match &self.options.fleet {
             None => quote!(#slot.invalidate(&#key_expr);),
+            Some(name) if self.shared() => {
+                quote!(#slot.invalidate_in_shared_fleet(&#key_expr, #name);)
+            }
             Some(name) => quote!(#slot.invalidate_in_fleet(&#key_expr, #name);),
         }
+    }
+
+    fn shared(&self) -> bool {
+        self.options.shared.is_some_and(|shared| shared.value)
     }
 
     // Input:  the slot's path
@@ -347,6 +354,7 @@ impl<'a> Expansion<'a> {
     fn clear(&self, slot: &TokenStream) -> TokenStream {
         match &self.options.fleet {
             None => quote!(#slot.clear();),
+            Some(name) if self.shared() => quote!(#slot.clear_in_shared_fleet(#name);),
             Some(name) => quote!(#slot.clear_in_fleet(#name);),
         }
     }

@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use cache_core::fleet::{
     Delivered, Delivery, FleetAttach, FleetChannel, FleetLink, FleetProvider, FleetReceiver,
-    FleetSetup, Message, Postcard, SharedTier, ValueCodec,
+    FleetSetup, Message, Postcard, ResourceVersions, SharedTier, ValueCodec,
 };
 use redis::IntoConnectionInfo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use crate::outbox::Kind;
+use crate::outbox::{Kind, Versions};
 use crate::shared::{Channel, Config, Shared};
 use crate::status::FleetStatus;
-use crate::tier::{RedisTier, TierConfig};
+use crate::tier::{RedisResourceVersions, RedisTier, TierConfig};
 
 /// The fleet of one process: its link to Redis, shared by every cache attached to it.
 ///
@@ -173,6 +173,18 @@ impl FleetProvider for Fleet {
         let shared = self.cache(name).shared().version(schema);
         Some((Arc::new(shared.cache.clone()), Arc::new(shared.tier())))
     }
+
+    fn resources(&self) -> Arc<dyn FleetChannel> {
+        let cache = self.cache(cache_core::fleet::RESOURCES);
+        cache.channel.set_versions(Versions::Resource);
+        Arc::new(cache)
+    }
+
+    fn resource_versions(&self) -> Option<Arc<dyn ResourceVersions>> {
+        Some(Arc::new(RedisResourceVersions {
+            shared: Arc::clone(&self.handle.shared),
+        }))
+    }
 }
 
 impl FleetBuilder {
@@ -302,7 +314,7 @@ impl FleetCache {
     /// once for the whole fleet, and a process that misses locally reads it from Redis. See
     /// [`SharedFleetCache`] for its options. Every process must use the name shared.
     pub fn shared(self) -> SharedFleetCache {
-        self.channel.set_shared();
+        self.channel.set_versions(Versions::Key);
         SharedFleetCache {
             cache: self,
             config: TierConfig {
@@ -415,7 +427,7 @@ impl FleetChannel for FleetCache {
         let seq = shared
             .outbox
             .lock()
-            .push(&self.channel.name, kind, self.channel.is_shared());
+            .push(&self.channel.name, kind, self.channel.versions());
         shared.outbox_ready.notify_one();
         if !shared.is_connected() {
             return Delivery::ready(Delivered::Queued);

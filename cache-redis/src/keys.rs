@@ -95,6 +95,48 @@ impl Keys {
         out
     }
 
+    /// What an invalidation of the resource `path` increments: its own counter
+    /// (`<ns>:r:o:<path>`) and the `below` counter of each ancestor (`<ns>:r:b:<ancestor>`),
+    /// the registry of agent-cache in Redis. Counters never expire, so a version never comes
+    /// back: one small key per resource path ever invalidated.
+    pub(crate) fn resource_bumps(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut keys = vec![self.resource(b"o", path)];
+        for (end, byte) in path.iter().enumerate() {
+            if *byte == b':' {
+                keys.push(self.resource(b"b", &path[..end]));
+            }
+        }
+        keys
+    }
+
+    /// What the version of an entry tagged `path` sums: the resource epoch, the own counter
+    /// of the path and of each ancestor, and the path's `below` counter.
+    pub(crate) fn resource_reads(&self, path: &[u8]) -> Vec<Vec<u8>> {
+        let mut keys = vec![self.resource(b"o", path), self.resource(b"b", path)];
+        for (end, byte) in path.iter().enumerate() {
+            if *byte == b':' {
+                keys.push(self.resource(b"o", &path[..end]));
+            }
+        }
+        keys
+    }
+
+    /// Moved by a clear of every resource (an overflowing queue): every version changes.
+    pub(crate) fn resource_epoch(&self) -> Vec<u8> {
+        let mut out = self.namespace.clone();
+        out.extend_from_slice(b"r:e");
+        out
+    }
+
+    fn resource(&self, kind: &[u8], path: &[u8]) -> Vec<u8> {
+        let mut out = self.namespace.clone();
+        out.extend_from_slice(b"r:");
+        out.extend_from_slice(kind);
+        out.push(b':');
+        out.extend_from_slice(path);
+        out
+    }
+
     /// The pub/sub channel on which a stored (or released) key wakes the processes waiting.
     pub(crate) fn filled(&self) -> Vec<u8> {
         let mut out = self.namespace.clone();
@@ -167,6 +209,34 @@ mod tests {
             assert!(!key.starts_with(keys.tracked_prefix()));
         }
         assert_eq!(keys.filled(), b"shop:filled");
+    }
+
+    #[test]
+    fn a_resource_invalidation_moves_what_the_versions_of_its_entries_read() {
+        let keys = Keys::new("shop", "w1");
+        let text = |list: Vec<Vec<u8>>| -> Vec<String> {
+            list.into_iter()
+                .map(|k| String::from_utf8(k).unwrap())
+                .collect()
+        };
+        assert_eq!(
+            text(keys.resource_bumps(b"cart:u1:items")),
+            [
+                "shop:r:o:cart:u1:items",
+                "shop:r:b:cart",
+                "shop:r:b:cart:u1"
+            ]
+        );
+        assert_eq!(
+            text(keys.resource_reads(b"cart:u1")),
+            ["shop:r:o:cart:u1", "shop:r:b:cart:u1", "shop:r:o:cart"]
+        );
+        // Invalidating cart:u1 moves a read of cart (below) and of cart:u1:x (own of an
+        // ancestor), not cart:u2.
+        let bumped = keys.resource_bumps(b"cart:u1");
+        let moves = |path: &[u8]| keys.resource_reads(path).iter().any(|k| bumped.contains(k));
+        assert!(moves(b"cart") && moves(b"cart:u1") && moves(b"cart:u1:x"));
+        assert!(!moves(b"cart:u2") && !moves(b"orders"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, PushInfo, PushKind, Value};
 use tokio::sync::{Notify, oneshot};
 
-use crate::outbox::Kind;
+use crate::outbox::{Kind, Versions};
 use crate::shared::Shared;
 
 /// The most messages sent in one pipeline.
@@ -207,13 +207,11 @@ async fn send_batch(shared: &Shared, connection: &mut MultiplexedConnection) -> 
             };
             pipeline.cmd("SET").arg(&marker).arg(1).ignore();
             pipeline.cmd("DEL").arg(&marker).ignore();
-            if !message.shared {
-                continue;
-            }
-            // A shared cache's value goes too, and its version moves, so that a load that
-            // began before this can no longer store (see `tier`).
-            match &message.kind {
-                Kind::Invalidate(key) => {
+            match (message.versions, &message.kind) {
+                (Versions::None, _) => {}
+                // A shared cache's value goes too, and its version moves, so that a load that
+                // began before this can no longer store (see `tier`).
+                (Versions::Key, Kind::Invalidate(key)) => {
                     let keys = shared.keys.shared(&message.channel, key);
                     pipeline.cmd("INCR").arg(&keys.version).ignore();
                     pipeline
@@ -223,10 +221,22 @@ async fn send_batch(shared: &Shared, connection: &mut MultiplexedConnection) -> 
                         .ignore();
                     pipeline.cmd("DEL").arg(&keys.value).ignore();
                 }
-                Kind::Clear => {
+                (Versions::Key, Kind::Clear) => {
                     pipeline
                         .cmd("INCR")
                         .arg(shared.keys.epoch(&message.channel))
+                        .ignore();
+                }
+                // A resource's versions, as agent-cache's registry moves them (see `tier`).
+                (Versions::Resource, Kind::Invalidate(path)) => {
+                    for key in shared.keys.resource_bumps(path) {
+                        pipeline.cmd("INCR").arg(key).ignore();
+                    }
+                }
+                (Versions::Resource, Kind::Clear) => {
+                    pipeline
+                        .cmd("INCR")
+                        .arg(shared.keys.resource_epoch())
                         .ignore();
                 }
             }

@@ -19,8 +19,19 @@ pub(crate) struct Outgoing {
     pub(crate) seq: u64,
     pub(crate) channel: Arc<str>,
     pub(crate) kind: Kind,
-    /// The cache's values live in the shared tier: they go too.
-    pub(crate) shared: bool,
+    /// Which versions in Redis the message moves besides telling the processes.
+    pub(crate) versions: Versions,
+}
+
+/// The versions a cache's messages move in Redis, for loads elsewhere to see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Versions {
+    /// None: the cache's values live in each process only.
+    None,
+    /// The key's version (and its value goes): a shared cache.
+    Key,
+    /// The resource path's versions and its ancestors': agent-cache's resource channel.
+    Resource,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +64,7 @@ impl Outbox {
     }
 
     /// Queues a message; returns its sequence number.
-    pub(crate) fn push(&mut self, channel: &Arc<str>, kind: Kind, shared: bool) -> u64 {
+    pub(crate) fn push(&mut self, channel: &Arc<str>, kind: Kind, versions: Versions) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         if self.queue.len() >= self.max_queued && self.overflow(channel) {
@@ -64,7 +75,7 @@ impl Outbox {
             seq,
             channel: Arc::clone(channel),
             kind,
-            shared,
+            versions,
         });
         seq
     }
@@ -91,7 +102,11 @@ impl Outbox {
             }
         };
         let first = self.queue.iter().position(|m| m.channel == victim);
-        let shared = self.queue.iter().any(|m| m.channel == victim && m.shared);
+        let versions = self
+            .queue
+            .iter()
+            .find(|m| m.channel == victim)
+            .map_or(Versions::None, |m| m.versions);
         let seq = self
             .queue
             .iter()
@@ -106,7 +121,7 @@ impl Outbox {
                     seq,
                     channel: victim,
                     kind: Kind::Clear,
-                    shared,
+                    versions,
                 },
             );
         }
@@ -173,7 +188,9 @@ mod tests {
         let users: Arc<str> = "users".into();
         let mut outbox = Outbox::new(100);
         assert_eq!(outbox.acknowledged(), 0);
-        let seqs: Vec<u64> = (0..5).map(|k| outbox.push(&users, key(k), false)).collect();
+        let seqs: Vec<u64> = (0..5)
+            .map(|k| outbox.push(&users, key(k), Versions::None))
+            .collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5]);
         assert_eq!(outbox.acknowledged(), 0);
         assert_eq!(outbox.start_batch(2).len(), 2);
@@ -195,12 +212,12 @@ mod tests {
     fn a_full_queue_turns_one_caches_messages_into_a_clear_in_the_place_of_its_oldest() {
         let (users, orders): (Arc<str>, Arc<str>) = ("users".into(), "orders".into());
         let mut outbox = Outbox::new(4);
-        outbox.push(&orders, key(1), false); // 1
-        outbox.push(&users, key(2), false); // 2
-        outbox.push(&users, key(3), false); // 3
-        outbox.push(&orders, key(4), false); // 4
+        outbox.push(&orders, key(1), Versions::None); // 1
+        outbox.push(&users, key(2), Versions::None); // 2
+        outbox.push(&users, key(3), Versions::None); // 3
+        outbox.push(&orders, key(4), Versions::None); // 4
         // Full: a fifth users message collapses users into a clear, which covers it too.
-        assert_eq!(outbox.push(&users, key(5), false), 5);
+        assert_eq!(outbox.push(&users, key(5), Versions::None), 5);
         assert_eq!(outbox.overflows, 1);
         let queued: Vec<(u64, &str, bool)> = outbox
             .start_batch(10)
@@ -235,9 +252,9 @@ mod tests {
         let (users, orders): (Arc<str>, Arc<str>) = ("users".into(), "orders".into());
         let mut outbox = Outbox::new(3);
         for k in 0..3 {
-            outbox.push(&users, key(k), false);
+            outbox.push(&users, key(k), Versions::None);
         }
-        outbox.push(&orders, key(9), false);
+        outbox.push(&orders, key(9), Versions::None);
         let queued: Vec<(&str, bool)> = outbox
             .start_batch(10)
             .iter()

@@ -11,7 +11,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::{Notify, watch};
 
 use crate::keys::{Keys, Marker};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Versions};
 use crate::status::{FleetStatus, Link};
 use crate::tier::{Scripts, Waiters};
 
@@ -71,18 +71,18 @@ pub(crate) struct Stats {
 pub(crate) struct Channel {
     pub(crate) name: Arc<str>,
     receivers: RwLock<Vec<Weak<dyn FleetReceiver>>>,
-    /// Whether the cache's values live in the shared tier: its invalidations then also move
-    /// the key's version and delete its value there.
-    shared: AtomicBool,
+    /// What its invalidations move in Redis besides telling the processes: a shared
+    /// cache's key versions, or agent-cache's resource versions.
+    versions: Mutex<Versions>,
 }
 
 impl Channel {
-    pub(crate) fn set_shared(&self) {
-        self.shared.store(true, Ordering::Relaxed);
+    pub(crate) fn set_versions(&self, versions: Versions) {
+        *self.versions.lock() = versions;
     }
 
-    pub(crate) fn is_shared(&self) -> bool {
-        self.shared.load(Ordering::Relaxed)
+    pub(crate) fn versions(&self) -> Versions {
+        *self.versions.lock()
     }
 
     pub(crate) fn subscribe(&self, receiver: Weak<dyn FleetReceiver>) {
@@ -158,7 +158,7 @@ impl Shared {
             Arc::new(Channel {
                 name: name.into(),
                 receivers: RwLock::new(Vec::new()),
-                shared: AtomicBool::new(false),
+                versions: Mutex::new(Versions::None),
             })
         });
         Arc::clone(channel)

@@ -511,3 +511,34 @@ mod tests {
         );
     }
 }
+
+/// Agent-cache's resource versions in Redis (see `Keys::resource_bumps`).
+pub(crate) struct RedisResourceVersions {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl cache_core::fleet::ResourceVersions for RedisResourceVersions {
+    fn version(&self, resources: Vec<String>) -> BoxFuture<'static, Result<u64, TierError>> {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let mut connection = shared
+                .connection()
+                .ok_or_else(|| TierError("the fleet is not connected".into()))?;
+            let mut keys = vec![shared.keys.resource_epoch()];
+            for resource in &resources {
+                keys.extend(shared.keys.resource_reads(resource.as_bytes()));
+            }
+            let counters: Vec<Option<u64>> = redis::cmd("MGET")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await
+                .map_err(error)?;
+            Ok(counters.into_iter().flatten().fold(0, u64::wrapping_add))
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        // As a shared cache's requests.
+        Duration::from_millis(200)
+    }
+}

@@ -4,6 +4,7 @@
 pub mod fleet;
 pub mod proxy;
 pub mod redis_server;
+pub mod worker;
 
 /// Runs one test on every storage engine.
 ///

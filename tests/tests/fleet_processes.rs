@@ -4,87 +4,15 @@
 //! fault never touches). The same guarantees hold for a direct `AsyncCache`, an
 //! `#[async_ttl(fleet = ...)]` fn and agent tools.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tests::proxy::FaultProxy;
 use tests::redis_server::RedisServer;
+use tests::worker::Worker;
 
-/// One fleet process, driven over its stdin and stdout.
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    replies: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn spawn(fleet: &RedisServer, db: &RedisServer) -> Self {
-        Self::spawn_on(&fleet.url(), db)
-    }
-
-    /// A worker whose fleet connects to `fleet_url` (a proxy, say).
-    fn spawn_on(fleet_url: &str, db: &RedisServer) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet_worker"))
-            .args([fleet_url.to_owned(), db.url()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the worker binary starts");
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let (send, replies) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut worker = Worker {
-            child,
-            stdin,
-            replies,
-        };
-        assert_eq!(worker.reply(), "ready");
-        worker
-    }
-
-    fn reply(&mut self) -> String {
-        self.replies
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the worker answers within 60 s (it never hangs)")
-    }
-
-    /// Sends a command and returns what follows `ok `.
-    fn ask(&mut self, command: &str) -> String {
-        self.send(command);
-        self.answer()
-    }
-
-    fn send(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").expect("the worker reads its stdin");
-    }
-
-    fn answer(&mut self) -> String {
-        let reply = self.reply();
-        match reply.strip_prefix("ok ") {
-            Some(answer) => answer.to_owned(),
-            None => panic!("the worker answered {reply:?}"),
-        }
-    }
-
-    fn number(&mut self, command: &str) -> u64 {
-        self.ask(command).parse().expect("a number")
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A worker process of this test binary's package, with its fleet on `fleet_url`.
+fn worker(fleet_url: &str, db: &RedisServer) -> Worker {
+    Worker::spawn(env!("CARGO_BIN_EXE_fleet_worker"), fleet_url, &db.url())
 }
 
 const CACHES: [&str; 3] = ["direct", "macro", "agent"];
@@ -92,7 +20,7 @@ const CACHES: [&str; 3] = ["direct", "macro", "agent"];
 #[test]
 fn a_write_in_one_process_reaches_every_other_process_for_every_kind_of_cache() {
     let (fleet, db) = (RedisServer::start(), RedisServer::start());
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::spawn(&fleet, &db)).collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| worker(&fleet.url(), &db)).collect();
     for (i, cache) in CACHES.into_iter().enumerate() {
         let k = i as u64;
         for worker in &mut workers[1..] {
@@ -146,7 +74,7 @@ fn no_process_serves_a_value_older_than_an_acknowledged_invalidation_past_the_bo
     // Connected, the bound is the propagation delay: well under a millisecond on loopback.
     // 100 ms leaves room for a 2-core machine running five processes and two servers.
     let (fleet, db) = (RedisServer::start(), RedisServer::start());
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::spawn(&fleet, &db)).collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| worker(&fleet.url(), &db)).collect();
     for cache in CACHES {
         for (reads, stale, max_stale_us) in stress(&mut workers, cache, 1_500, 100) {
             assert!(reads > 100, "{cache}: only {reads} reads");
@@ -164,7 +92,7 @@ fn under_a_kill_9_of_the_fleet_server_staleness_stays_within_detection_plus_max_
     // Detection is two heartbeats (250 ms at a 500 ms bound); entries stored while degraded
     // live at most 500 ms. 1.5 s bounds both with room for a busy machine.
     let (mut fleet, db) = (RedisServer::start(), RedisServer::start());
-    let mut workers: Vec<Worker> = (0..3).map(|_| Worker::spawn(&fleet, &db)).collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| worker(&fleet.url(), &db)).collect();
     for (i, worker) in workers.iter_mut().enumerate() {
         let role = if i == 0 { "writer" } else { "reader" };
         worker.send(&format!("stress direct {role} 16 3000 1500"));
@@ -193,8 +121,8 @@ fn under_a_half_open_link_a_reader_serves_stale_values_for_at_most_the_detection
     // acknowledging: they must notice by themselves (unanswered PINGs) and flush.
     let (fleet, db) = (RedisServer::start(), RedisServer::start());
     let proxy = FaultProxy::start(fleet.port());
-    let mut workers = vec![Worker::spawn(&fleet, &db)];
-    workers.extend((0..2).map(|_| Worker::spawn_on(&proxy.url(), &db)));
+    let mut workers = vec![worker(&fleet.url(), &db)];
+    workers.extend((0..2).map(|_| worker(&proxy.url(), &db)));
     for (i, worker) in workers.iter_mut().enumerate() {
         let role = if i == 0 { "writer" } else { "reader" };
         worker.send(&format!("stress direct {role} 16 3000 1500"));

@@ -40,6 +40,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::hash::Hash;
@@ -216,6 +217,34 @@ pub trait FleetProvider: Send + Sync + 'static {
         let _ = (name, schema);
         None
     }
+
+    /// The channel of agent-cache's resource invalidations: a key is a resource path
+    /// (`cart:u1`), hierarchical on `:`.
+    fn resources(&self) -> Arc<dyn FleetChannel> {
+        self.channel(RESOURCES)
+    }
+
+    /// The fleet-wide versions of resources, for agent tools whose results live in the shared
+    /// tier; `None` for a fleet without one.
+    fn resource_versions(&self) -> Option<Arc<dyn ResourceVersions>> {
+        None
+    }
+}
+
+/// The name of the channel of agent-cache's resource invalidations.
+pub const RESOURCES: &str = "agent-cache:resources";
+
+/// Fleet-wide resource versions (implemented by a fleet tier with a shared tier): every
+/// invalidation of a resource on the [`resources`](FleetProvider::resources) channel moves
+/// the version of the entries it reaches, as agent-cache's process registry does (`cart`
+/// reaches `cart:u1`, `cart:u1` reaches `cart`).
+pub trait ResourceVersions: Send + Sync + 'static {
+    /// The version of an entry tagged with `resources`, summed: it changes whenever one of
+    /// them is invalidated anywhere in the fleet.
+    fn version(&self, resources: Vec<String>) -> BoxFuture<'static, Result<u64, TierError>>;
+
+    /// The longest one request may take before the call goes on without the shared tier.
+    fn timeout(&self) -> Duration;
 }
 
 /// What [`AsyncCacheBuilder::fleet`](crate::AsyncCacheBuilder::fleet) takes: a fleet cache's
@@ -255,6 +284,13 @@ where
                 Some(shared::Shared::new::<C>(tier)),
             ),
         }
+    }
+}
+
+/// A setup made by hand (`FleetSetup::shared::<Postcard>(channel, tier)`) attaches as made.
+impl<K, V> FleetAttach<K, V> for FleetSetup<K, V> {
+    fn attach(self) -> FleetSetup<K, V> {
+        self
     }
 }
 
@@ -307,9 +343,18 @@ pub(crate) fn installed_channel(name: &'static str) -> Arc<dyn FleetChannel> {
 }
 
 /// Tells the installed fleet's cache `name` that `key` (or, for `None`, everything) was
-/// invalidated, for a process that has not built its copy of that cache.
-pub(crate) fn publish_unbuilt<K: Serialize>(name: &'static str, key: Option<&K>) -> Delivery {
-    let channel = installed_channel(name);
+/// invalidated, for a process that has not built its copy of that cache; for a `shared`
+/// cache, through its shared channel, so that the value in the shared tier goes too.
+pub(crate) fn publish_unbuilt<K: Serialize>(
+    name: &'static str,
+    key: Option<&K>,
+    shared: bool,
+) -> Delivery {
+    let shared_channel = shared
+        .then(|| installed().and_then(|provider| provider.shared(name, 0)))
+        .flatten()
+        .map(|(channel, _)| channel);
+    let channel = shared_channel.unwrap_or_else(|| installed_channel(name));
     match key {
         Some(key) => channel.publish(Message::Invalidate(&encode(key))),
         None => channel.publish(Message::Clear),

@@ -5,12 +5,14 @@
 //! "database": counters `db:<k>` in a second Redis, which a write increments (so a value is
 //! the version it was loaded at, and a stale value is one below the current version).
 //!
-//! The same data is reachable through three kinds of cache, named in each command:
+//! The same data is reachable through six kinds of cache, named in each command:
 //!
 //! - `direct`: an `AsyncCache<u64, u64>` attached with `.fleet(fleet.cache("direct"))`;
 //! - `macro`: an `#[async_ttl(fleet = "macro")]` fn;
 //! - `agent`: an `#[agent_cache(resource = "cart:{user}")]` read with its
-//!   `#[agent_invalidator]` write.
+//!   `#[agent_invalidator]` write;
+//! - `direct-shared`, `macro-shared`, `agent-shared`: the same with the values in the fleet's
+//!   shared tier too (`.shared()`, `shared = true`).
 //!
 //! Commands:
 //!
@@ -19,6 +21,10 @@
 //! - `write <cache> <k>`: increments `db:<k>`, invalidates (and waits for the fleet's
 //!   acknowledgement), answers `ok <new version>`;
 //! - `status`: `ok connected` or `ok degraded`;
+//! - `loads`: how many times this process's loaders ran, `ok <n>`;
+//! - `delay <ms>`: every load from now on takes `ms` milliseconds first;
+//! - `herd <cache> <k> <callers>`: `callers` concurrent reads of `k`, answered when all are
+//!   done, `ok <loads this herd ran here>`;
 //! - `stress <cache> reader|writer <keys> <ms> <bound ms>`: reads (or writes) random keys for
 //!   `ms` milliseconds; a writer publishes, after each acknowledged invalidation, the version
 //!   and the time it was acknowledged (`acked:<k>` in the database); a reader checks each
@@ -27,6 +33,7 @@
 
 use std::io::BufRead;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use agent_cache::{agent_cache, agent_invalidator};
@@ -37,12 +44,20 @@ use redis::aio::MultiplexedConnection;
 
 static DB: OnceLock<MultiplexedConnection> = OnceLock::new();
 static DIRECT: OnceLock<AsyncCache<u64, u64>> = OnceLock::new();
+static DIRECT_SHARED: OnceLock<AsyncCache<u64, u64>> = OnceLock::new();
+static LOADS: AtomicU64 = AtomicU64::new(0);
+static DELAY_MS: AtomicU64 = AtomicU64::new(0);
 
 fn db() -> MultiplexedConnection {
     DB.get().expect("connected in main").clone()
 }
 
 async fn load(k: u64) -> u64 {
+    LOADS.fetch_add(1, Ordering::SeqCst);
+    let delay = DELAY_MS.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     db().get::<_, Option<u64>>(format!("db:{k}"))
         .await
         .expect("the database answers")
@@ -60,8 +75,23 @@ async fn macro_read(k: u64) -> u64 {
     load(k).await
 }
 
+#[async_ttl(
+    time_to_live = 600,
+    maxsize = 10_000,
+    fleet = "macro-shared",
+    shared = true
+)]
+async fn macro_shared_read(k: u64) -> u64 {
+    load(k).await
+}
+
 #[agent_cache(resource = "cart:{user}", maxsize = 10_000)]
 async fn agent_read(user: u64) -> u64 {
+    load(user).await
+}
+
+#[agent_cache(resource = "cart:{user}", maxsize = 10_000, shared = true)]
+async fn agent_shared_read(user: u64) -> u64 {
     load(user).await
 }
 
@@ -75,6 +105,9 @@ enum Cache {
     Direct,
     Macro,
     Agent,
+    DirectShared,
+    MacroShared,
+    AgentShared,
 }
 
 impl Cache {
@@ -83,6 +116,9 @@ impl Cache {
             "direct" => Cache::Direct,
             "macro" => Cache::Macro,
             "agent" => Cache::Agent,
+            "direct-shared" => Cache::DirectShared,
+            "macro-shared" => Cache::MacroShared,
+            "agent-shared" => Cache::AgentShared,
             other => panic!("no cache {other:?}"),
         }
     }
@@ -92,6 +128,9 @@ impl Cache {
             Cache::Direct => direct().get_with(k, load(k)).await,
             Cache::Macro => macro_read(k).await,
             Cache::Agent => agent_read(k).await,
+            Cache::DirectShared => direct_shared().get_with(k, load(k)).await,
+            Cache::MacroShared => macro_shared_read(k).await,
+            Cache::AgentShared => agent_shared_read(k).await,
         }
     }
 
@@ -110,10 +149,38 @@ impl Cache {
                 fleet.flush().await;
                 version
             }
+            Cache::DirectShared => {
+                let version = bump(k).await;
+                direct_shared().invalidate(&k);
+                fleet.flush().await;
+                version
+            }
+            Cache::MacroShared => {
+                let version = bump(k).await;
+                macro_shared_read::invalidate(k);
+                fleet.flush().await;
+                version
+            }
             // The invalidator itself returns after the acknowledgement.
-            Cache::Agent => agent_write(k).await.expect("the write succeeds"),
+            Cache::Agent | Cache::AgentShared => agent_write(k).await.expect("the write succeeds"),
         }
     }
+}
+
+fn direct_shared() -> &'static AsyncCache<u64, u64> {
+    DIRECT_SHARED.get().expect("built in main")
+}
+
+/// `callers` concurrent reads of `k`; the loads this process ran meanwhile.
+async fn herd(cache: Cache, k: u64, callers: u64) -> String {
+    let before = LOADS.load(Ordering::SeqCst);
+    let reads: Vec<_> = (0..callers)
+        .map(|_| tokio::spawn(async move { cache.read(k).await }))
+        .collect();
+    for read in reads {
+        read.await.expect("a read never panics");
+    }
+    format!("ok {}", LOADS.load(Ordering::SeqCst) - before)
 }
 
 fn direct() -> &'static AsyncCache<u64, u64> {
@@ -201,6 +268,18 @@ async fn main() {
             .fleet(fleet.cache("direct"))
             .build(),
     );
+    let _ = DIRECT_SHARED.set(
+        AsyncCache::builder()
+            .maxsize(10_000)
+            .default_ttl(Duration::from_secs(600))
+            .fleet(
+                fleet
+                    .cache("direct-shared")
+                    .shared()
+                    .lease(Duration::from_secs(1)),
+            )
+            .build(),
+    );
     println!("ready");
     let mut lines = std::io::stdin().lock().lines();
     while let Some(Ok(line)) = lines.next() {
@@ -219,6 +298,12 @@ async fn main() {
                 true => "ok connected".into(),
                 false => "ok degraded".into(),
             },
+            ["loads"] => format!("ok {}", LOADS.load(Ordering::SeqCst)),
+            ["delay", _] => {
+                DELAY_MS.store(number(1), Ordering::SeqCst);
+                format!("ok {}", number(1))
+            }
+            ["herd", cache, _, _] => herd(Cache::parse(cache), number(2), number(3)).await,
             ["stress", cache, role, ..] if words.len() == 6 => {
                 stress(
                     &fleet,
