@@ -254,7 +254,7 @@ impl FleetBuilder {
             .set_protocol(redis::ProtocolVersion::RESP3);
         info = info.set_redis_settings(redis);
         let client = redis::Client::open(info).map_err(FleetError::BadUrl)?;
-        let shared = Arc::new(Shared::new(config));
+        let shared = Arc::new(Shared::new(config, client.clone()));
         let (first, attempted) = oneshot::channel();
         crate::link::spawn(Arc::clone(&shared), client, first);
         let _ = tokio::time::timeout(shared.config.connect_timeout * 2, attempted).await;

@@ -47,7 +47,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, client: Client, first: oneshot::Sender<
                     return;
                 }
             };
-            shared.set_runtime(runtime.handle().clone());
             runtime.block_on(run(&shared, &client, first));
         });
     if let Err(error) = thread {
@@ -151,7 +150,6 @@ async fn session(
         Ok(Err(error)) => return Ended::Lost(format!("cannot prepare the shared tier: {error}")),
         Err(_) => return Ended::Lost("cannot prepare the shared tier: timed out".into()),
     }
-    shared.set_connection(Some(connection.clone()));
     shared.set_connected();
     if let Some(first) = first.take() {
         let _ = first.send(());

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use cache_core::fleet::FleetReceiver;
+use cache_core::fleet::{FleetReceiver, TierError};
 use parking_lot::{Mutex, RwLock};
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{Notify, watch};
@@ -49,12 +49,20 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     shutdown: AtomicBool,
     pub(crate) shutdown_signal: Notify,
-    /// The link's connection while it is up, for the shared tier's requests from any task.
-    connection: RwLock<Option<MultiplexedConnection>>,
-    /// The link thread's runtime, where the shared tier's writes run without a caller.
-    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     pub(crate) scripts: Scripts,
     pub(crate) waiters: Waiters,
+    /// Opens the shared tier's connections, one per thread that calls it.
+    client: redis::Client,
+    /// Tells this fleet's connections apart in each thread's list.
+    id: u64,
+}
+
+thread_local! {
+    /// This thread's connection to each fleet, for its shared tier's requests: driven by this
+    /// thread's runtime, so a request and its answer never wait for another thread to be
+    /// scheduled (what a redis-rs user's own connection gives them).
+    static CALLER_CONNECTIONS: std::cell::RefCell<Vec<(u64, MultiplexedConnection)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[derive(Default)]
@@ -101,7 +109,8 @@ impl Channel {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, client: redis::Client) -> Self {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         let keys = Keys::new(&config.namespace, &writer_token());
         let outbox = Outbox::new(config.max_queued);
         let (progress, _) = watch::channel(Progress {
@@ -122,30 +131,45 @@ impl Shared {
             stats: Stats::default(),
             shutdown: AtomicBool::new(false),
             shutdown_signal: Notify::new(),
-            connection: RwLock::new(None),
-            runtime: std::sync::OnceLock::new(),
             scripts: Scripts::new(),
             waiters: Waiters::default(),
+            client,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
             config,
         }
     }
 
-    /// The link's connection, while it is up.
-    pub(crate) fn connection(&self) -> Option<MultiplexedConnection> {
-        self.connection.read().clone()
+    /// This thread's connection for the shared tier, opened on first use. One that failed is
+    /// forgotten by [`failed`](Self::failed).
+    pub(crate) async fn caller_connection(&self) -> Result<MultiplexedConnection, TierError> {
+        let id = self.id;
+        let known = CALLER_CONNECTIONS.with(|all| {
+            all.borrow()
+                .iter()
+                .find(|(fleet, _)| *fleet == id)
+                .map(|(_, connection)| connection.clone())
+        });
+        if let Some(connection) = known {
+            return Ok(connection);
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.connect_timeout))
+            .set_response_timeout(Some(self.config.connect_timeout));
+        let connection = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|error| TierError(error.to_string()))?;
+        CALLER_CONNECTIONS.with(|all| all.borrow_mut().push((id, connection.clone())));
+        Ok(connection)
     }
 
-    pub(crate) fn set_connection(&self, connection: Option<MultiplexedConnection>) {
-        *self.connection.write() = connection;
-    }
-
-    /// The link thread's runtime, once it runs.
-    pub(crate) fn runtime(&self) -> Option<&tokio::runtime::Handle> {
-        self.runtime.get()
-    }
-
-    pub(crate) fn set_runtime(&self, runtime: tokio::runtime::Handle) {
-        let _ = self.runtime.set(runtime);
+    /// A shared tier request failed: this thread's connection is dropped (the next request
+    /// opens another), and the error is what the cache sees.
+    pub(crate) fn failed(&self, error: redis::RedisError) -> TierError {
+        let id = self.id;
+        CALLER_CONNECTIONS.with(|all| all.borrow_mut().retain(|(fleet, _)| *fleet != id));
+        TierError(error.to_string())
     }
 
     /// The caches named `name` in this process.
@@ -227,7 +251,6 @@ impl Shared {
     /// the flush is always capped).
     pub(crate) fn set_degraded(&self, reason: String) {
         self.connected.store(false, Ordering::SeqCst);
-        self.set_connection(None);
         {
             let mut link = self.link.lock();
             if let Link::Degraded { reason: old, .. } = &mut *link {

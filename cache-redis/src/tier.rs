@@ -25,6 +25,7 @@ use std::time::Duration;
 use cache_core::fleet::{Found, Lease, Read, ReadOrLease, SharedTier, TierError, Version, Waiting};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
+use redis::aio::MultiplexedConnection;
 use redis::{Script, Value};
 use tokio::sync::Notify;
 
@@ -81,29 +82,12 @@ end
 return 1
 ";
 
-const READ_MANY: &str = r"
-local epoch = redis.call('GET', KEYS[1]) or '0'
-local head = epoch .. '|' .. ARGV[1] .. '|'
-local found = {}
-for i = 2, #KEYS, 2 do
-  local record = redis.call('GET', KEYS[i])
-  local version = (redis.call('GET', KEYS[i + 1]) or '0') .. '|' .. epoch
-  if record and string.sub(record, 1, #head) == head then
-    found[#found + 1] = {1, string.sub(record, #head + 1), redis.call('PTTL', KEYS[i]), version}
-  else
-    found[#found + 1] = {0, version}
-  end
-end
-return found
-";
-
 /// The scripts, loaded into Redis when the link connects (pipelined scripts are not loaded
 /// on demand).
 pub(crate) struct Scripts {
     read_or_lease: Script,
     store: Script,
     release: Script,
-    read_many: Script,
 }
 
 impl Scripts {
@@ -112,18 +96,12 @@ impl Scripts {
             read_or_lease: Script::new(READ_OR_LEASE),
             store: Script::new(STORE),
             release: Script::new(RELEASE),
-            read_many: Script::new(READ_MANY),
         }
     }
 
     /// Every script, for `SCRIPT LOAD`.
-    pub(crate) fn all(&self) -> [&Script; 4] {
-        [
-            &self.read_or_lease,
-            &self.store,
-            &self.release,
-            &self.read_many,
-        ]
+    pub(crate) fn all(&self) -> [&Script; 3] {
+        [&self.read_or_lease, &self.store, &self.release]
     }
 }
 
@@ -205,16 +183,25 @@ impl RedisTier {
         ttl.map_or(0, Self::millis)
     }
 
-    /// Runs `job` on the fleet's runtime, not waited for.
-    fn detach(&self, job: impl std::future::Future<Output = ()> + Send + 'static) {
-        if let Some(runtime) = self.shared.runtime() {
-            drop(runtime.spawn(job));
+    /// Runs `job` with a connection of this thread, in a task of the caller's runtime, not
+    /// waited for (a write with no caller to answer: a store, a release).
+    fn detach<F>(&self, job: impl FnOnce(MultiplexedConnection) -> F + Send + 'static)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let task = async move {
+            match shared.caller_connection().await {
+                Ok(connection) => job(connection).await,
+                Err(_) => {
+                    shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn(task));
         }
     }
-}
-
-fn error(error: redis::RedisError) -> TierError {
-    TierError(error.to_string())
 }
 
 fn unexpected(reply: &Value) -> TierError {
@@ -246,7 +233,7 @@ fn ttl(pttl: i64) -> Option<Duration> {
 
 impl SharedTier for RedisTier {
     fn is_available(&self) -> bool {
-        self.shared.is_connected() && self.shared.connection().is_some()
+        self.shared.is_connected()
     }
 
     fn timeout(&self) -> Duration {
@@ -267,13 +254,31 @@ impl SharedTier for RedisTier {
         discard: bool,
     ) -> BoxFuture<'static, Result<ReadOrLease, TierError>> {
         let keys = self.shared.keys.shared(&self.channel.name, key);
-        let connection = self.shared.connection();
         let shared = Arc::clone(&self.shared);
         let token = self.token.clone();
         let (lease_ms, schema) = (Self::millis(self.config.lease), self.config.schema);
         Box::pin(async move {
-            let mut connection =
-                connection.ok_or_else(|| TierError("the fleet is not connected".into()))?;
+            let mut connection = shared.caller_connection().await?;
+            // The common case, a value there, in one round trip of plain reads (no script).
+            if !discard {
+                let ((epoch, record), pttl): ((Option<Vec<u8>>, Option<Vec<u8>>), i64) =
+                    redis::pipe()
+                        .cmd("MGET")
+                        .arg(&keys.epoch)
+                        .arg(&keys.value)
+                        .cmd("PTTL")
+                        .arg(&keys.value)
+                        .query_async(&mut connection)
+                        .await
+                        .map_err(|e| shared.failed(e))?;
+                let epoch = epoch.unwrap_or_else(|| b"0".to_vec());
+                if let Some(value) = record.and_then(|record| payload(record, &epoch, schema)) {
+                    return Ok(ReadOrLease::Value(Read {
+                        value,
+                        ttl: ttl(pttl),
+                    }));
+                }
+            }
             // Look at the wake count before asking, so a value stored between the answer
             // and the wait still wakes this caller.
             let entry = shared.waiters.entry(&keys.value);
@@ -292,7 +297,7 @@ impl SharedTier for RedisTier {
                 .arg(schema)
                 .invoke_async(&mut connection)
                 .await
-                .map_err(error)?;
+                .map_err(|e| shared.failed(e))?;
             let Value::Array(fields) = &reply else {
                 return Err(unexpected(&reply));
             };
@@ -346,12 +351,9 @@ impl SharedTier for RedisTier {
 
     fn store(&self, key: &[u8], lease: Lease, value: Vec<u8>, ttl: Option<Duration>) {
         let keys = self.shared.keys.shared(&self.channel.name, key);
-        let Some(mut connection) = self.shared.connection() else {
-            return;
-        };
         let shared = Arc::clone(&self.shared);
         let schema = self.config.schema;
-        self.detach(async move {
+        self.detach(async move |mut connection| {
             let (version, epoch) = split_version(&lease.version);
             let stored = shared
                 .scripts
@@ -370,7 +372,8 @@ impl SharedTier for RedisTier {
                 .arg(shared.keys.filled())
                 .invoke_async::<i64>(&mut connection)
                 .await;
-            if stored.is_err() {
+            if let Err(error) = stored {
+                shared.failed(error);
                 shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -378,11 +381,8 @@ impl SharedTier for RedisTier {
 
     fn release(&self, key: &[u8], lease: Lease) {
         let keys = self.shared.keys.shared(&self.channel.name, key);
-        let Some(mut connection) = self.shared.connection() else {
-            return;
-        };
         let shared = Arc::clone(&self.shared);
-        self.detach(async move {
+        self.detach(async move |mut connection| {
             let released = shared
                 .scripts
                 .release
@@ -393,69 +393,71 @@ impl SharedTier for RedisTier {
                 .arg(&keys.value)
                 .invoke_async::<i64>(&mut connection)
                 .await;
-            if released.is_err() {
+            if let Err(error) = released {
+                shared.failed(error);
                 shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
 
     fn read_many(&self, keys: Vec<Vec<u8>>) -> BoxFuture<'static, Result<Vec<Found>, TierError>> {
-        let connection = self.shared.connection();
         let shared = Arc::clone(&self.shared);
         let channel = Arc::clone(&self.channel);
         let schema = self.config.schema;
         Box::pin(async move {
-            let mut connection =
-                connection.ok_or_else(|| TierError("the fleet is not connected".into()))?;
-            let mut invocation = shared
-                .scripts
-                .read_many
-                .key(shared.keys.epoch(&channel.name));
-            for key in &keys {
-                let keys = shared.keys.shared(&channel.name, key);
-                invocation.key(keys.value).key(keys.version);
-            }
-            let reply: Value = invocation
-                .arg(schema)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(error)?;
-            let Value::Array(entries) = &reply else {
-                return Err(unexpected(&reply));
-            };
-            entries
+            let mut connection = shared.caller_connection().await?;
+            // One round trip of plain reads: the epoch, every value and version, every TTL.
+            let all: Vec<_> = keys
                 .iter()
-                .map(|entry| {
-                    let Value::Array(fields) = entry else {
-                        return Err(unexpected(entry));
-                    };
-                    match fields.first().and_then(int) {
-                        Some(1) => Ok(Found {
-                            read: Some(Read {
-                                value: fields.get(1).and_then(bytes).unwrap_or_default(),
-                                ttl: ttl(fields.get(2).and_then(int).unwrap_or(-1)),
+                .map(|key| shared.keys.shared(&channel.name, key))
+                .collect();
+            let mut pipeline = redis::pipe();
+            let mget = pipeline.cmd("MGET").arg(shared.keys.epoch(&channel.name));
+            for keys in &all {
+                mget.arg(&keys.value).arg(&keys.version);
+            }
+            for keys in &all {
+                pipeline.cmd("PTTL").arg(&keys.value);
+            }
+            let replies: Vec<Value> = pipeline
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| shared.failed(e))?;
+            let Some(Value::Array(read)) = replies.first() else {
+                return Err(TierError("unexpected reply to a batch read".into()));
+            };
+            let epoch = read
+                .first()
+                .and_then(bytes)
+                .unwrap_or_else(|| b"0".to_vec());
+            let found = (0..all.len())
+                .map(|i| {
+                    let record = read.get(1 + 2 * i).and_then(bytes);
+                    let version = read
+                        .get(2 + 2 * i)
+                        .and_then(bytes)
+                        .unwrap_or_else(|| b"0".to_vec());
+                    let pttl = replies.get(1 + i).and_then(int).unwrap_or(-1);
+                    Found {
+                        read: record
+                            .and_then(|record| payload(record, &epoch, schema))
+                            .map(|value| Read {
+                                value,
+                                ttl: ttl(pttl),
                             }),
-                            version: Version(fields.get(3).and_then(bytes).unwrap_or_default()),
-                        }),
-                        Some(0) => Ok(Found {
-                            read: None,
-                            version: Version(fields.get(1).and_then(bytes).unwrap_or_default()),
-                        }),
-                        _ => Err(unexpected(entry)),
+                        version: Version([version, b"|".to_vec(), epoch.clone()].concat()),
                     }
                 })
-                .collect()
+                .collect();
+            Ok(found)
         })
     }
 
     fn store_many(&self, entries: Vec<(Vec<u8>, Version, Vec<u8>)>, ttl: Option<Duration>) {
-        let Some(mut connection) = self.shared.connection() else {
-            return;
-        };
         let shared = Arc::clone(&self.shared);
         let channel = Arc::clone(&self.channel);
         let schema = self.config.schema;
-        self.detach(async move {
+        self.detach(async move |mut connection| {
             let mut pipeline = redis::pipe();
             for (key, version, value) in &entries {
                 let keys = shared.keys.shared(&channel.name, key);
@@ -480,11 +482,20 @@ impl SharedTier for RedisTier {
                     )
                     .ignore();
             }
-            if pipeline.query_async::<()>(&mut connection).await.is_err() {
+            if let Err(error) = pipeline.query_async::<()>(&mut connection).await {
+                shared.failed(error);
                 shared.stats.tier_errors.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
+}
+
+/// The value in `record` (`<epoch>|<schema>|<bytes>`) if it is of this epoch and schema.
+fn payload(mut record: Vec<u8>, epoch: &[u8], schema: u32) -> Option<Vec<u8>> {
+    let head = [epoch, b"|", schema.to_string().as_bytes(), b"|"].concat();
+    record
+        .starts_with(&head)
+        .then(|| record.split_off(head.len()))
 }
 
 /// A lease's version as `read_or_lease` gave it: `<version>|<epoch>`.
@@ -498,6 +509,20 @@ fn split_version(version: &Version) -> (&[u8], &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_read_only_in_its_epoch_and_schema() {
+        assert_eq!(payload(b"3|1|abc".to_vec(), b"3", 1), Some(b"abc".to_vec()));
+        assert_eq!(payload(b"3|1|".to_vec(), b"3", 1), Some(Vec::new()));
+        assert_eq!(payload(b"3|1|abc".to_vec(), b"4", 1), None, "cleared since");
+        assert_eq!(
+            payload(b"3|1|abc".to_vec(), b"3", 2),
+            None,
+            "another schema"
+        );
+        assert_eq!(payload(b"3|12|abc".to_vec(), b"3", 1), None);
+        assert_eq!(payload(b"33|1|abc".to_vec(), b"3", 1), None);
+    }
 
     #[test]
     fn a_lease_version_splits_into_the_key_version_and_the_cache_epoch() {
@@ -521,9 +546,10 @@ impl cache_core::fleet::ResourceVersions for RedisResourceVersions {
     fn version(&self, resources: Vec<String>) -> BoxFuture<'static, Result<u64, TierError>> {
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
-            let mut connection = shared
-                .connection()
-                .ok_or_else(|| TierError("the fleet is not connected".into()))?;
+            if !shared.is_connected() {
+                return Err(TierError("the fleet is not connected".into()));
+            }
+            let mut connection = shared.caller_connection().await?;
             let mut keys = vec![shared.keys.resource_epoch()];
             for resource in &resources {
                 keys.extend(shared.keys.resource_reads(resource.as_bytes()));
@@ -532,7 +558,7 @@ impl cache_core::fleet::ResourceVersions for RedisResourceVersions {
                 .arg(&keys)
                 .query_async(&mut connection)
                 .await
-                .map_err(error)?;
+                .map_err(|e| shared.failed(e))?;
             Ok(counters.into_iter().flatten().fold(0, u64::wrapping_add))
         })
     }

@@ -5,7 +5,8 @@
 //! cargo run --release -p bench                            # the full run
 //! cargo run --release -p bench -- --quick                 # a smoke run
 //! cargo run --release -p bench -- --only fleet            # one section: hit, loads, agent,
-//!                                                         # memory, zipf, fleet or python
+//!                                                         # memory, zipf, fleet, shared
+//!                                                         # or python
 //! cargo run --release -p bench -- --python-json FILE
 //! ```
 //!
@@ -22,6 +23,7 @@ mod memory;
 mod peers;
 mod python;
 mod report;
+mod shared;
 mod zipf;
 
 use std::path::PathBuf;
@@ -73,6 +75,12 @@ fn main() {
         fleet::peer(url, n.parse().expect("a number of keys"));
         return;
     }
+    if let [flag, url, mode] = args.as_slice()
+        && flag == "--shared-herd-peer"
+    {
+        shared::herd_peer(url, mode);
+        return;
+    }
     let settings = if args.iter().any(|a| a == "--quick") {
         &QUICK
     } else {
@@ -93,13 +101,14 @@ fn main() {
     let wanted = |section: &str| {
         only.is_none_or(|only| only == section) && !args.contains(&format!("--no-{section}"))
     };
-    let sections: [(&str, &str, fn(&Settings, &mut Table)); 6] = [
+    let sections: [(&str, &str, fn(&Settings, &mut Table)); 7] = [
         ("hit", "hit path", hit::run),
         ("loads", "loads", loads::run),
         ("agent", "agent layer", agent::run),
         ("memory", "memory", memory::run),
         ("zipf", "hit ratio", zipf::run),
         ("fleet", "fleet (redis-server)", fleet::run),
+        ("shared", "fleet shared tier (redis-server)", shared::run),
     ];
     for (section, title, run) in sections {
         if wanted(section) {
@@ -237,6 +246,28 @@ fn targets(table: &Table) -> Vec<Target> {
         name: "fleet propagation p99 (A invalidates until B stops serving) < 2 ms",
         figure: p99.map(|p| format!("{p:.0} µs")),
         holds: p99.map(|p| p < 2_000.0),
+    });
+    let l2 = ratio(
+        table.get(shared::L2_HIT, shared::L2_OURS),
+        table.get(shared::L2_HIT, shared::L2_RAW),
+    );
+    targets.push(Target {
+        name: "fleet L2 hit (local miss, Redis hit) / raw redis-rs GET of the same bytes <= 1.2",
+        figure: l2.map(|r| format!("{r:.2}")),
+        holds: l2.map(|r| r <= 1.2),
+    });
+    let herd = table.get(shared::HERD, shared::HERD_OURS);
+    targets.push(Target {
+        name: "fleet herd, 4 processes x 2,500 callers: one load",
+        figure: herd.map(|loads| {
+            format!(
+                "{loads:.0} (cached's AsyncRedisCache: {:.0})",
+                table
+                    .get(shared::HERD, shared::HERD_CACHED)
+                    .unwrap_or(f64::NAN)
+            )
+        }),
+        holds: herd.map(|loads| loads == 1.0),
     });
     targets
 }
