@@ -38,7 +38,7 @@
 //!
 //! Keys cross processes through serde (`K: Serialize + DeserializeOwned` on the fleet path
 //! only; see [`cache_core::fleet`] for the encoding, postcard). Values never leave the
-//! process.
+//! process, unless the cache is [shared](#shared-l2-one-load-per-key-for-the-fleet).
 //!
 //! # The promise
 //!
@@ -98,6 +98,78 @@
 //! Outgoing invalidations wait in a bounded queue, in order, and are sent in pipelines; a
 //! failed send puts them back in front.
 //!
+//! # Shared L2: one load per key for the fleet
+//!
+//! With coherence alone, eight replicas still load a cold key eight times, and a restarted
+//! one starts cold. [`FleetCache::shared`] also keeps the values in Redis (`V: Serialize +
+//! DeserializeOwned` too), and `shared = true` does the same on `#[async_lru]`,
+//! `#[async_ttl]` and `#[agent_cache]`:
+//!
+//! ```
+//! # use std::time::Duration;
+//! # use cache_core::AsyncCache;
+//! # use cache_redis::Fleet;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let fleet = Fleet::builder("redis://127.0.0.1:1").connect().await?;
+//! let users: AsyncCache<u64, String> = AsyncCache::builder()
+//!     .default_ttl(Duration::from_secs(300))  // also the values' TTL in Redis
+//!     .fleet(
+//!         fleet.cache("users").shared()
+//!             .version(2)                       // the values' schema version
+//!             .lease(Duration::from_secs(5))    // a leader that dies mid-load is replaced after it
+//!             .timeout(Duration::from_millis(200)), // the most one Redis request adds to a call
+//!     )
+//!     .build();
+//! // Redis is absent here: the call loads locally, as a cache without a fleet would.
+//! assert_eq!(users.get_with(7, async { "Ada".to_owned() }).await, "Ada");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! On a local miss (the local single flight has already made one caller per process the
+//! leader of the key, so a process sends one request per key, not one per caller):
+//!
+//! 1. the value is read from Redis, in one round trip of plain reads (`MGET` of the cache's
+//!    epoch and the value, `PTTL`): its remaining TTL becomes the local TTL;
+//! 2. without one, a Lua script takes the key's fleet-wide lease (`SET NX PX` with a token)
+//!    and the key's version; one process in the whole fleet runs the loader;
+//! 3. the others wait for its value, woken by a `PUBLISH` when it is stored (not polling),
+//!    and read it;
+//! 4. the value is stored, with the entry's TTL, by a script that compares the version the
+//!    lease was taken at: an invalidation anywhere since (which moved the version and deleted
+//!    the value, in one `MULTI` with its marker) makes the store a no-op, so a slow load can
+//!    never put back what an invalidation removed;
+//! 5. a loader error reaches that process's callers as without a fleet, releases the lease
+//!    and wakes the waiters, one of which (not all) takes the lease next; a leader that dies
+//!    lets its lease expire, and a waiter loads.
+//!
+//! Batch loaders read a window's keys in one round trip (`MGET`), send the batch function
+//! only the keys Redis lacked, and write those back in one pipeline; `warmup` reports keys
+//! already in Redis as skipped. A value that does not decode (its type changed between
+//! deploys, or it was stored under another schema `version`) is a miss, counted in
+//! `decode_errors`, and overwritten; a value over `max_value_bytes` (default 1 MiB) stays
+//! local, counted in `l2_oversize`. Every request has a timeout (200 ms by default): a slow
+//! or absent Redis makes the call load locally, counted in `fleet_errors`, and never adds
+//! more than that. Requests go through a connection driven by the calling thread's runtime,
+//! as a redis-rs user's own would, so they never wait for another thread to be scheduled.
+//!
+//! For `#[agent_cache(shared = true)]`, a result is keyed by its arguments and the
+//! fleet-wide version of its resources, kept in Redis by the resource invalidations (the
+//! same hierarchy as in a process: `cart` moves every `cart:...`, `cart:u1` moves `cart`),
+//! so a result cached by one process is reused by another only while none of its resources
+//! changed anywhere.
+//!
+//! Every process must use a shared cache's name as shared: a process that invalidates it
+//! through a plain [`FleetCache`] tells the others but leaves the value in Redis. (A cached
+//! fn with `shared = true` is shared in every process that has it, called or not.)
+//!
+//! Values are encoded with postcard, chosen by measurement (`BENCHMARKS.md`, the runner's
+//! codec rows: a user record of nine fields takes 79 bytes in postcard, 85 in MessagePack,
+//! 86 in bitcode and 210 in JSON, and postcard was among the fastest to encode and decode;
+//! bincode is unmaintained since 2025-12). Plug in another with
+//! [`SharedFleetCache::codec`] and a [`ValueCodec`].
+//!
 //! # With the attributes
 //!
 //! ```
@@ -144,6 +216,10 @@
 //!
 //! - One Redis or Valkey primary (the tracking connection and the writes go to it). Redis
 //!   Cluster is not supported.
+//! - A shared key's version lives `version_ttl` (default 1 hour) after its last
+//!   invalidation: a load that began before an invalidation and takes longer than that could
+//!   store its value. Resource versions never expire (one small key per resource path ever
+//!   invalidated).
 //! - A name identifies one cache per process: two caches of one name in one process do not
 //!   hear each other's invalidations.
 //! - `invalidate` with a borrowed form of the key other than the key itself, `str` or `[u8]`
@@ -158,5 +234,7 @@ mod shared;
 mod status;
 mod tier;
 
+#[doc(no_inline)]
+pub use cache_core::fleet::{Postcard, ValueCodec};
 pub use fleet::{Fleet, FleetBuilder, FleetCache, FleetError, SharedFleetCache};
 pub use status::{FleetStatus, Link};

@@ -374,3 +374,41 @@ async fn redis_killed_mid_herd_each_process_loads_once_locally_and_nothing_hangs
         "{loads} loads: at most one per process"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_adds_at_most_the_timeout_to_a_call() {
+    let redis = RedisServer::start();
+    let proxy = tests::proxy::FaultProxy::start(redis.port());
+    let fleet = Fleet::builder(proxy.url())
+        .namespace("test")
+        .max_staleness(Duration::from_secs(5)) // a slow heartbeat: the link stays "up"
+        .connect()
+        .await
+        .unwrap();
+    let cache: AsyncCache<u64, String> = AsyncCache::builder()
+        .fleet(
+            fleet
+                .cache("slow")
+                .shared()
+                .timeout(Duration::from_millis(100)),
+        )
+        .build();
+    // Warm the calling thread's connection, then silence Redis.
+    cache.get_with(1, async { "one".to_owned() }).await;
+    proxy.blackhole();
+    assert!(
+        fleet.status().is_connected(),
+        "the link has not noticed yet"
+    );
+    let started = Instant::now();
+    let value = cache
+        .get_with(2, async { "loaded locally".to_owned() })
+        .await;
+    let took = started.elapsed();
+    assert_eq!(value, "loaded locally");
+    assert!(
+        took < Duration::from_millis(600),
+        "took {took:?}, timeout 100 ms"
+    );
+    assert!(cache.metrics().fleet_errors >= 1);
+}
