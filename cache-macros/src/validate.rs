@@ -45,23 +45,23 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
              receivers, lifetimes or generic parameters), so the load can outlive this call",
         ));
     }
-    if let (Some(shared), None) = (options.shared, &options.fleet) {
-        if shared.value {
-            errors.push(syn::Error::new(
-                shared.span,
-                "`shared = true` puts the values in the fleet's shared tier: name the cache \
-                 across the fleet too, with `fleet = \"name\"`",
-            ));
-        }
+    if let (Some(shared), None) = (options.shared, &options.fleet)
+        && shared.value
+    {
+        errors.push(syn::Error::new(
+            shared.span,
+            "`shared = true` puts the values in the fleet's shared tier: name the cache \
+             across the fleet too, with `fleet = \"name\"`",
+        ));
     }
-    if let Some(version) = options.version {
-        if !options.shared.is_some_and(|shared| shared.value) {
-            errors.push(syn::Error::new(
-                version.span,
-                "`version` is the schema version of the values in the fleet's shared tier: it \
-                 needs `shared = true` (and `fleet = \"name\"`)",
-            ));
-        }
+    if let Some(version) = options.version
+        && !options.shared.is_some_and(|shared| shared.value)
+    {
+        errors.push(syn::Error::new(
+            version.span,
+            "`version` is the schema version of the values in the fleet's shared tier: it \
+             needs `shared = true` (and `fleet = \"name\"`)",
+        ));
     }
     errors.finish()?;
     Ok(Plan {

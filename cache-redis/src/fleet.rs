@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use crate::outbox::{Kind, Versions};
+use crate::resources::RedisResourceVersions;
 use crate::shared::{Channel, Config, Shared};
 use crate::status::FleetStatus;
-use crate::tier::{RedisResourceVersions, RedisTier, TierConfig};
+use crate::tier::{RedisTier, TierConfig};
 
 /// The fleet of one process: its link to Redis, shared by every cache attached to it.
 ///

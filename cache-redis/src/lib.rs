@@ -230,9 +230,11 @@ mod fleet;
 mod keys;
 mod link;
 mod outbox;
+mod resources;
 mod shared;
 mod status;
 mod tier;
+mod waiters;
 
 #[doc(no_inline)]
 pub use cache_core::fleet::{Postcard, ValueCodec};

@@ -13,7 +13,8 @@ use tokio::sync::{Notify, watch};
 use crate::keys::{Keys, Marker};
 use crate::outbox::{Outbox, Versions};
 use crate::status::{FleetStatus, Link};
-use crate::tier::{Scripts, Waiters};
+use crate::tier::Scripts;
+use crate::waiters::Waiters;
 
 /// A fleet's settings, fixed by its builder.
 #[derive(Clone, Debug)]

@@ -17,17 +17,14 @@
 //! of an older one is a miss, and a schema version of another deploy is a miss too (counted
 //! as undecodable, and overwritten).
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use cache_core::fleet::{Found, Lease, Read, ReadOrLease, SharedTier, TierError, Version, Waiting};
 use futures_util::future::BoxFuture;
-use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{Script, Value};
-use tokio::sync::Notify;
 
 use crate::shared::{Channel, Shared};
 
@@ -113,44 +110,6 @@ pub(crate) struct TierConfig {
     pub(crate) timeout: Duration,
     pub(crate) max_wait: Duration,
     pub(crate) max_value_bytes: usize,
-}
-
-/// The processes of this fleet waiting for keys other processes load, by value key.
-#[derive(Default)]
-pub(crate) struct Waiters {
-    map: Mutex<HashMap<Vec<u8>, Arc<WaitEntry>>>,
-}
-
-#[derive(Default)]
-struct WaitEntry {
-    /// Moved by each wake, so a waiter that looked before it is not stranded.
-    wakes: AtomicU64,
-    notify: Notify,
-}
-
-impl Waiters {
-    fn entry(&self, key: &[u8]) -> Arc<WaitEntry> {
-        Arc::clone(self.map.lock().entry(key.to_vec()).or_default())
-    }
-
-    /// Another process stored or released `key`: wake whoever waits for it here.
-    pub(crate) fn wake(&self, key: &[u8]) {
-        if let Some(entry) = self.map.lock().remove(key) {
-            entry.wakes.fetch_add(1, Ordering::SeqCst);
-            entry.notify.notify_waiters();
-        }
-    }
-
-    fn forget(&self, key: &[u8], entry: &Arc<WaitEntry>) {
-        let mut map = self.map.lock();
-        // Ours, and nobody else's (the map's and ours are the two references).
-        if map
-            .get(key)
-            .is_some_and(|e| Arc::ptr_eq(e, entry) && Arc::strong_count(e) <= 2)
-        {
-            map.remove(key);
-        }
-    }
 }
 
 /// The shared tier of one cache, on the fleet's connection.
@@ -261,16 +220,15 @@ impl SharedTier for RedisTier {
             let mut connection = shared.caller_connection().await?;
             // The common case, a value there, in one round trip of plain reads (no script).
             if !discard {
-                let ((epoch, record), pttl): ((Option<Vec<u8>>, Option<Vec<u8>>), i64) =
-                    redis::pipe()
-                        .cmd("MGET")
-                        .arg(&keys.epoch)
-                        .arg(&keys.value)
-                        .cmd("PTTL")
-                        .arg(&keys.value)
-                        .query_async(&mut connection)
-                        .await
-                        .map_err(|e| shared.failed(e))?;
+                let ((epoch, record), pttl): (EpochAndRecord, i64) = redis::pipe()
+                    .cmd("MGET")
+                    .arg(&keys.epoch)
+                    .arg(&keys.value)
+                    .cmd("PTTL")
+                    .arg(&keys.value)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(|e| shared.failed(e))?;
                 let epoch = epoch.unwrap_or_else(|| b"0".to_vec());
                 if let Some(value) = record.and_then(|record| payload(record, &epoch, schema)) {
                     return Ok(ReadOrLease::Value(Read {
@@ -490,6 +448,9 @@ impl SharedTier for RedisTier {
     }
 }
 
+/// A cache's epoch and one record, as `MGET` reads them.
+type EpochAndRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// The value in `record` (`<epoch>|<schema>|<bytes>`) if it is of this epoch and schema.
 fn payload(mut record: Vec<u8>, epoch: &[u8], schema: u32) -> Option<Vec<u8>> {
     let head = [epoch, b"|", schema.to_string().as_bytes(), b"|"].concat();
@@ -534,37 +495,5 @@ mod tests {
             split_version(&Version(b"7".to_vec())),
             (&b"7"[..], &b"0"[..])
         );
-    }
-}
-
-/// Agent-cache's resource versions in Redis (see `Keys::resource_bumps`).
-pub(crate) struct RedisResourceVersions {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl cache_core::fleet::ResourceVersions for RedisResourceVersions {
-    fn version(&self, resources: Vec<String>) -> BoxFuture<'static, Result<u64, TierError>> {
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            if !shared.is_connected() {
-                return Err(TierError("the fleet is not connected".into()));
-            }
-            let mut connection = shared.caller_connection().await?;
-            let mut keys = vec![shared.keys.resource_epoch()];
-            for resource in &resources {
-                keys.extend(shared.keys.resource_reads(resource.as_bytes()));
-            }
-            let counters: Vec<Option<u64>> = redis::cmd("MGET")
-                .arg(&keys)
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| shared.failed(e))?;
-            Ok(counters.into_iter().flatten().fold(0, u64::wrapping_add))
-        })
-    }
-
-    fn timeout(&self) -> Duration {
-        // As a shared cache's requests.
-        Duration::from_millis(200)
     }
 }

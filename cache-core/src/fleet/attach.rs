@@ -14,9 +14,12 @@ use super::{Delivery, FleetChannel, FleetInfo, FleetReceiver, Message};
 use crate::cache::Inner;
 use crate::metrics::{Counters, Event};
 
+/// Encodes one cache's keys.
+pub(crate) type KeyEncoder<K> = fn(&K) -> Vec<u8>;
+
 /// How one cache's keys cross processes.
 pub(crate) struct KeyCodec<K> {
-    encode: fn(&K) -> Vec<u8>,
+    encode: KeyEncoder<K>,
     decode: fn(&[u8]) -> Option<K>,
 }
 
@@ -80,7 +83,7 @@ where
     }
 
     /// The shared tier, when this cache has one it can use now, and its key encoder.
-    pub(crate) fn shared(&self) -> Option<(&Shared<V>, fn(&K) -> Vec<u8>)> {
+    pub(crate) fn shared(&self) -> Option<(&Shared<V>, KeyEncoder<K>)> {
         let shared = self.shared.as_ref().filter(|shared| shared.usable())?;
         Some((shared, self.codec.as_ref()?.encode))
     }

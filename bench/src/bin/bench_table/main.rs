@@ -101,7 +101,8 @@ fn main() {
     let wanted = |section: &str| {
         only.is_none_or(|only| only == section) && !args.contains(&format!("--no-{section}"))
     };
-    let sections: [(&str, &str, fn(&Settings, &mut Table)); 7] = [
+    type Section = (&'static str, &'static str, fn(&Settings, &mut Table));
+    let sections: [Section; 7] = [
         ("hit", "hit path", hit::run),
         ("loads", "loads", loads::run),
         ("agent", "agent layer", agent::run),

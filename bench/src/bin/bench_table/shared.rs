@@ -54,7 +54,7 @@ fn user(id: u64) -> User {
         roles: vec!["customer".into(), "newsletter".into()],
         created_at_ms: 1_700_000_000_000 + id,
         last_login_ms: Some(1_764_000_000_000 + id * 7),
-        active: id % 3 != 0,
+        active: !id.is_multiple_of(3),
         balance_cents: 12_345 - id as i64,
         locale: "en-GB".into(),
     }
