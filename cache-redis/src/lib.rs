@@ -92,6 +92,11 @@
 //! first writer's invalidation from the second; and a marker left behind would take memory
 //! and, on expiring, send a spurious invalidation.
 //!
+//! The link also subscribes to `<namespace>:filled` (a shared cache's values arriving), so
+//! Redis lists it as a pub/sub client (`CLIENT LIST` flags `P`; `CLIENT KILL TYPE pubsub`
+//! reaches it), under `client-output-buffer-limit pubsub`: a process too slow to read its
+//! invalidations is disconnected by Redis, and then flushes and reconnects like any other.
+//!
 //! Redis keeps no backlog of invalidations: a connection that drops loses those sent
 //! meanwhile. Hence the flush on losing the link and again on regaining it, the cap while
 //! degraded, and the PING heartbeat (only an unanswered request reveals a half-open link).

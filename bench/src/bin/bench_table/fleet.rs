@@ -213,7 +213,8 @@ fn faults(table: &mut Table, runtime: &tokio::runtime::Runtime) {
             let b = connect(&redis.url()).await;
             let cache = watched(&b);
             let at = Instant::now();
-            redis.command(&["CLIENT", "KILL", "TYPE", "normal"]);
+            // The link is a pub/sub client (it subscribes to the shared tier's wake-ups).
+            redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
             client_kill.push(gone(&cache, at).await);
 
             // A half-open link: B's traffic vanishes while A's invalidation is acknowledged.
