@@ -155,11 +155,14 @@ impl Plan {
                             "::",
                             ::core::stringify!(#name)
                         ));
-                        let method = if result {
-                            quote!(try_read_shared)
-                        } else {
-                            quote!(read_shared)
-                        };
+                        let method = syn::Ident::new(
+                            if result {
+                                "try_read_shared"
+                            } else {
+                                "read_shared"
+                            },
+                            tokens::return_span(sig),
+                        );
                         let read = quote_spanned! {tokens::return_span(sig)=>
                             #tool.#method(#fleet, #key, &#resources, move || #body).await
                         };

@@ -47,7 +47,9 @@
 //! only `Ok` cached for a `Result`), keyed by the tool and its arguments and tagged with its
 //! resources. Options: `resource` (required: a string or an array of strings), `scope`
 //! (default `"global"`), `ttl` (seconds, integer or float; default: never expire),
-//! `maxsize` (default 1024), `skip_args`, `key`, `result`.
+//! `maxsize` (default 1024), `skip_args`, `key`, `result`, and `shared = true` (with an
+//! installed fleet: results live in its shared tier too, reused by every process while none
+//! of their resources changed; see [Across processes](#across-processes)).
 //!
 //! # Writes: `#[agent_invalidator]`
 //!
