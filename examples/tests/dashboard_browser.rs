@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: headless Chromium driven through WebDriver presses the
-//! page's buttons and reads the numbers it shows, then saves a screenshot to
-//! `target/dashboard.png`, and to the README's `docs/dashboard.png` when
+//! page's buttons and reads the numbers it shows, the fleet panel's included (without a
+//! fleet, then in one on a real `redis-server`, connected and after Redis is killed). It saves
+//! a screenshot to `target/dashboard.png`, and to the README's `docs/dashboard.png` when
 //! `UPDATE_SCREENSHOT=1` (so a test run leaves the checkout clean).
 //!
 //! Needs `chromedriver` and Chromium: on Debian or Ubuntu, `apt-get install chromium
@@ -15,17 +16,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cache_core::AsyncCache;
+use cache_redis::Fleet;
+use examples::dashboard::{DIRECT_FLEET_NAME, DashboardFleet, FLEET_NAMESPACE};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Map, Value, json};
+use tests::redis_server::RedisServer;
 
 const WAIT: Duration = Duration::from_secs(60);
 const WIDTH: u32 = 1440;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_page_shows_one_backend_load_for_a_herd_and_the_inventory_cycle() {
+async fn the_page_shows_one_backend_load_for_a_herd_the_inventory_cycle_and_the_fleet() {
     let chromedriver = ChromeDriver::start();
     let profile = std::env::temp_dir().join(format!("dashboard-browser-{}", std::process::id()));
     let client = ClientBuilder::new(HttpConnector::new())
@@ -38,11 +43,19 @@ async fn the_page_shows_one_backend_load_for_a_herd_and_the_inventory_cycle() {
                  installed (apt-get install -y chromium chromium-driver), or CHROME_BIN set?"
             )
         });
-    let dashboard = support::start_dashboard().await;
+    // Two dashboards in this process: one without a fleet, one in a fleet on a real Redis
+    // (which it installs; nothing calls a macro cache before that).
+    let mut redis = RedisServer::start();
+    let plain = support::start_dashboard().await;
+    let fleet = DashboardFleet::connect(&redis.url()).await.unwrap();
+    let dashboard = support::start_dashboard_with(Some(fleet)).await;
 
-    let outcome = AssertUnwindSafe(drive(&client, dashboard))
-        .catch_unwind()
-        .await;
+    let outcome = AssertUnwindSafe(async {
+        without_a_fleet(&client, plain).await;
+        drive(&client, dashboard, &mut redis).await;
+    })
+    .catch_unwind()
+    .await;
     let _ = client.close().await;
     drop(chromedriver);
     let _ = std::fs::remove_dir_all(&profile);
@@ -51,7 +64,36 @@ async fn the_page_shows_one_backend_load_for_a_herd_and_the_inventory_cycle() {
     }
 }
 
-async fn drive(client: &Client, dashboard: SocketAddr) {
+/// The fleet panel of a dashboard started without `--redis`: how to get one, and every cache
+/// process-local, which reads as a state, not an error.
+async fn without_a_fleet(client: &Client, dashboard: SocketAddr) {
+    client.set_window_size(WIDTH, 1000).await.unwrap();
+    client.goto(&format!("http://{dashboard}/")).await.unwrap();
+    wait_for(client, "#fleet-panel[data-state='none']").await;
+    let none = wait_for(client, "#fleet-none:not([hidden])").await;
+    let message = none.text().await.unwrap();
+    assert!(
+        message.starts_with("No fleet: start with --redis URL"),
+        "{message}"
+    );
+    assert_eq!(text(client, "fleet-indicator").await, "no fleet");
+    assert_eq!(text(client, "fleet-link").await, "no fleet");
+    let direct = wait_for(client, "#fleet-row-direct[data-link='local']").await;
+    let row = direct.text().await.unwrap();
+    assert!(
+        row.contains("dashboard-direct") && row.contains("process-local"),
+        "{row}"
+    );
+    assert!(
+        client
+            .find(Locator::Css("#fleet-live[hidden]"))
+            .await
+            .is_ok(),
+        "no fleet counters without a fleet"
+    );
+}
+
+async fn drive(client: &Client, dashboard: SocketAddr, redis: &mut RedisServer) {
     client.set_window_size(WIDTH, 1000).await.unwrap();
     client.goto(&format!("http://{dashboard}/")).await.unwrap();
     // The page has loaded its configuration and polled the metrics once.
@@ -119,6 +161,36 @@ async fn drive(client: &Client, dashboard: SocketAddr) {
     assert_eq!(markers, ["MISS", "INVALIDATION", "MISS", "LOOP DETECTED"]);
     assert_eq!(text(client, "agent-loop-detections").await, "1");
 
+    // The fleet panel: connected, then another process's invalidation counted on the page.
+    wait_for(client, "#fleet-panel[data-state='connected']").await;
+    assert_eq!(text(client, "fleet-indicator").await, "fleet connected");
+    let line = text(client, "fleet-state").await;
+    assert!(
+        line.starts_with("Connected for ")
+            && line.contains(&redis.url())
+            && line.contains("namespace dashboard"),
+        "{line}"
+    );
+    for cache in ["direct", "ttl_skip1", "lru_skip1"] {
+        wait_for(
+            client,
+            &format!("#fleet-row-{cache}[data-link='connected']"),
+        )
+        .await;
+    }
+    let other = Fleet::builder(redis.url())
+        .namespace(FLEET_NAMESPACE)
+        .connect()
+        .await
+        .unwrap();
+    let other_direct: AsyncCache<String, String> = AsyncCache::builder()
+        .fleet(other.cache(DIRECT_FLEET_NAME))
+        .build();
+    other_direct.invalidate("any-key");
+    other.flush().await;
+    wait_for_text(client, "fleet-remote-direct", "1").await;
+    assert_ne!(text(client, "fleet-received").await, "0");
+
     // A few samples on the chart, then the screenshot of the whole page.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let screenshot = full_page_screenshot(client).await;
@@ -131,6 +203,39 @@ async fn drive(client: &Client, dashboard: SocketAddr) {
     for path in paths {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &screenshot).unwrap();
+    }
+
+    // Redis killed: the panel says degraded, and why.
+    redis.kill();
+    wait_for(client, "#fleet-panel[data-state='degraded']").await;
+    let reason = wait_for(client, "#fleet-reason:not([hidden])").await;
+    let why = reason.text().await.unwrap();
+    assert!(
+        why.starts_with("Why: ") && why.contains("reads go on"),
+        "{why}"
+    );
+    assert!(
+        text(client, "fleet-state")
+            .await
+            .starts_with("Degraded for ")
+    );
+    assert_eq!(text(client, "fleet-indicator").await, "fleet degraded");
+    wait_for(client, "#fleet-row-direct[data-link='degraded']").await;
+}
+
+/// Waits until the element `id` shows `expected` (the page refreshes every second).
+async fn wait_for_text(client: &Client, id: &str, expected: &str) {
+    let started = Instant::now();
+    loop {
+        let shown = text(client, id).await;
+        if shown == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "#{id} shows {shown:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -3,11 +3,11 @@
 
 mod support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use support::Dashboard;
+use support::{Dashboard, parse_exposition};
 
 #[tokio::test]
 async fn metrics_cover_every_cache_and_the_agent_layer_in_json_and_prometheus_text() {
@@ -111,75 +111,61 @@ async fn metrics_cover_every_cache_and_the_agent_layer_in_json_and_prometheus_te
     assert!(families["agent_cache_misses_total"].value("") >= 2.0);
 }
 
-/// One metric family of a text exposition.
-struct Family {
-    kind: String,
-    samples: Vec<(String, f64)>,
-}
-
-impl Family {
-    fn value(&self, labels: &str) -> f64 {
-        self.samples
-            .iter()
-            .find(|(l, _)| l == labels)
-            .unwrap_or_else(|| panic!("no sample {{{labels}}}"))
-            .1
-    }
-}
-
-/// Parses the text exposition strictly: each family opens with `# HELP` then `# TYPE`,
-/// appears once, and its samples follow, named after it.
-fn parse_exposition(text: &str) -> HashMap<String, Family> {
-    let mut families: HashMap<String, Family> = HashMap::new();
-    let mut current: Option<String> = None;
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        if let Some(help) = line.strip_prefix("# HELP ") {
-            let (name, doc) = help.split_once(' ').expect("HELP has a name and a text");
-            assert!(!doc.is_empty(), "{name} has help text");
-            let type_line = lines.next().expect("TYPE follows HELP");
-            let kind = type_line
-                .strip_prefix(&format!("# TYPE {name} "))
-                .unwrap_or_else(|| panic!("TYPE of {name} follows its HELP: {type_line}"));
-            assert!(matches!(kind, "counter" | "gauge"), "{name}: {kind}");
-            assert_eq!(
-                kind == "counter",
-                name.ends_with("_total"),
-                "{name} is a {kind}"
-            );
-            let fresh = families
-                .insert(
-                    name.to_owned(),
-                    Family {
-                        kind: kind.to_owned(),
-                        samples: Vec::new(),
-                    },
-                )
-                .is_none();
-            assert!(fresh, "{name} appears once");
-            current = Some(name.to_owned());
-            continue;
+/// Without `--redis` the dashboard has no fleet: `fleet` is `null`, each macro cache once
+/// called says it is process-local (`not_installed`, its declared fleet name), the direct
+/// cache has no fleet at all, and the fleet's Prometheus families are there without samples.
+#[tokio::test]
+async fn without_a_fleet_the_caches_say_they_are_process_local() {
+    let dashboard = Dashboard::start().await;
+    dashboard
+        .post("/api/caches/lru/call", json!({"key": "local-1"}))
+        .await;
+    let metrics = dashboard.get("/api/metrics").await;
+    assert!(metrics["fleet"].is_null(), "{}", metrics["fleet"]);
+    assert!(dashboard.get("/api/config").await["fleet"].is_null());
+    let lru = &metrics["caches"]["lru_skip1"];
+    assert_eq!(
+        lru["fleet"],
+        json!({"name": "dashboard-lru-skip1", "link": "not_installed"})
+    );
+    assert_eq!(lru["fleet_name"], "dashboard-lru-skip1");
+    let direct = &metrics["caches"]["direct"];
+    assert!(direct["fleet"].is_null());
+    assert_eq!(direct["fleet_name"], "dashboard-direct");
+    for (name, cache) in metrics["caches"].as_object().unwrap() {
+        for field in ["remote_invalidations", "fleet_flushes", "fleet_errors"] {
+            assert_eq!(cache[field], 0, "{name}: {field}");
         }
-        assert!(!line.starts_with('#'), "unexpected comment: {line}");
-        let name = current
-            .as_ref()
-            .expect("a sample follows its family's HELP and TYPE");
-        let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
-        let labels = match series.strip_prefix(name.as_str()) {
-            Some("") => String::new(),
-            Some(labelled) => labelled
-                .strip_prefix('{')
-                .and_then(|l| l.strip_suffix('}'))
-                .unwrap_or_else(|| panic!("labels in braces: {line}"))
-                .to_owned(),
-            None => panic!("sample {line} is not of family {name}"),
-        };
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
-        families
-            .get_mut(name)
-            .unwrap()
-            .samples
-            .push((labels, value));
     }
-    families
+    assert_eq!(metrics["agent"]["remote_invalidations"], 0);
+
+    let families = dashboard.exposition().await;
+    for family in [
+        "async_cache_remote_invalidations_total",
+        "async_cache_fleet_flushes_total",
+        "async_cache_fleet_errors_total",
+    ] {
+        assert_eq!(families[family].kind, "counter");
+        assert_eq!(
+            families[family].value("cache=\"lru_skip1\""),
+            0.0,
+            "{family}"
+        );
+        assert_eq!(families[family].samples.len(), 5, "{family}: every cache");
+    }
+    assert_eq!(
+        families["agent_cache_remote_invalidations_total"].value(""),
+        0.0
+    );
+    for family in [
+        "cache_redis_fleet_connected",
+        "cache_redis_fleet_queued",
+        "cache_redis_fleet_received_total",
+        "cache_redis_fleet_reconnects_total",
+    ] {
+        assert!(
+            families[family].samples.is_empty(),
+            "{family}: no fleet is not a degraded one"
+        );
+    }
 }

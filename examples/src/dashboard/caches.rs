@@ -5,11 +5,17 @@
 //! while the server runs. So the playground declares each attribute twice, once per
 //! `skip_args` choice, and "configure" picks which one the requests reach; the page shows
 //! the attributes as written here.
+//!
+//! Each attribute names its cache in the fleet (`fleet = "dashboard-ttl-skip1"`): with
+//! `--redis URL` the dashboard installs its fleet before any of them is first called, so
+//! they share their invalidations with every other dashboard on that Redis; without it they
+//! are process-local, and their metrics say so (`fleet.link: "not_installed"`).
 
 use cache_core::{CacheMetrics, async_lru, async_ttl};
 use serde::Serialize;
 
 use super::backend;
+use super::fleet::DIRECT_FLEET_NAME;
 
 /// How many replicas the requests to a macro cache are spread over, round-robin. Each cached
 /// fn takes the replica as its first argument, which `skip_args = 1` leaves out of the key.
@@ -96,6 +102,19 @@ impl CacheId {
         }
     }
 
+    /// Its name in the dashboards' fleet, as its attribute (or, for the direct cache, the
+    /// playground) declares it: caches of one name share their invalidations across every
+    /// dashboard started with the same `--redis URL`.
+    pub(crate) fn fleet_name(self) -> &'static str {
+        match self {
+            CacheId::Macro(MacroCache::TtlPerReplica) => "dashboard-ttl-skip0",
+            CacheId::Macro(MacroCache::TtlShared) => "dashboard-ttl-skip1",
+            CacheId::Macro(MacroCache::LruPerReplica) => "dashboard-lru-skip0",
+            CacheId::Macro(MacroCache::LruShared) => "dashboard-lru-skip1",
+            CacheId::Direct => DIRECT_FLEET_NAME,
+        }
+    }
+
     /// The kind of cache it is.
     pub(crate) fn target(self) -> Target {
         match self {
@@ -122,16 +141,16 @@ impl MacroCache {
     pub(crate) fn declaration(self) -> &'static str {
         match self {
             MacroCache::TtlPerReplica => {
-                "#[async_ttl(time_to_live = 30, maxsize = 1024)]\nasync fn ttl_per_replica(replica: u8, key: String) -> String"
+                "#[async_ttl(time_to_live = 30, maxsize = 1024, fleet = \"dashboard-ttl-skip0\")]\nasync fn ttl_per_replica(replica: u8, key: String) -> String"
             }
             MacroCache::TtlShared => {
-                "#[async_ttl(time_to_live = 30, maxsize = 1024, skip_args = 1)]\nasync fn ttl_shared(replica: u8, key: String) -> String"
+                "#[async_ttl(time_to_live = 30, maxsize = 1024, skip_args = 1, fleet = \"dashboard-ttl-skip1\")]\nasync fn ttl_shared(replica: u8, key: String) -> String"
             }
             MacroCache::LruPerReplica => {
-                "#[async_lru(maxsize = 64)]\nasync fn lru_per_replica(replica: u8, key: String) -> String"
+                "#[async_lru(maxsize = 64, fleet = \"dashboard-lru-skip0\")]\nasync fn lru_per_replica(replica: u8, key: String) -> String"
             }
             MacroCache::LruShared => {
-                "#[async_lru(maxsize = 64, skip_args = 1)]\nasync fn lru_shared(replica: u8, key: String) -> String"
+                "#[async_lru(maxsize = 64, skip_args = 1, fleet = \"dashboard-lru-skip1\")]\nasync fn lru_shared(replica: u8, key: String) -> String"
             }
         }
     }
@@ -179,22 +198,47 @@ async fn fetch(cache: MacroCache, replica: u8, key: &str) -> String {
     format!("{value} (replica {replica})")
 }
 
-#[async_ttl(time_to_live = 30, maxsize = 1024)]
+#[async_ttl(time_to_live = 30, maxsize = 1024, fleet = "dashboard-ttl-skip0")]
 async fn ttl_per_replica(replica: u8, key: String) -> String {
     fetch(MacroCache::TtlPerReplica, replica, &key).await
 }
 
-#[async_ttl(time_to_live = 30, maxsize = 1024, skip_args = 1)]
+#[async_ttl(
+    time_to_live = 30,
+    maxsize = 1024,
+    skip_args = 1,
+    fleet = "dashboard-ttl-skip1"
+)]
 async fn ttl_shared(replica: u8, key: String) -> String {
     fetch(MacroCache::TtlShared, replica, &key).await
 }
 
-#[async_lru(maxsize = 64)]
+#[async_lru(maxsize = 64, fleet = "dashboard-lru-skip0")]
 async fn lru_per_replica(replica: u8, key: String) -> String {
     fetch(MacroCache::LruPerReplica, replica, &key).await
 }
 
-#[async_lru(maxsize = 64, skip_args = 1)]
+#[async_lru(maxsize = 64, skip_args = 1, fleet = "dashboard-lru-skip1")]
 async fn lru_shared(replica: u8, key: String) -> String {
     fetch(MacroCache::LruShared, replica, &key).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_macro_cache_is_shown_with_the_fleet_name_it_is_declared_with() {
+        for id in CacheId::ALL {
+            if let CacheId::Macro(cache) = id {
+                let declared = format!("fleet = \"{}\")]", id.fleet_name());
+                assert!(
+                    cache.declaration().contains(&declared),
+                    "{}: {}",
+                    id.name(),
+                    cache.declaration()
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! [`MetricsSnapshot`]: every playground cache and the agent layer at one moment, as the JSON
-//! of `/api/metrics` (the Prometheus text of `/metrics` is rendered from the same snapshot).
+//! [`MetricsSnapshot`]: every playground cache, the agent layer and the fleet at one moment,
+//! as the JSON of `/api/metrics` (the Prometheus text of `/metrics` is rendered from the same
+//! snapshot).
 
 use agent_cache::AgentMetrics;
 use cache_core::CacheMetrics;
@@ -7,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::backend::{self, BackendStats};
 use super::caches::{CacheId, MacroCache, Target};
+use super::fleet::FleetSnapshot;
 use super::playground::Playground;
 
 /// One cache at the moment of the snapshot.
@@ -19,11 +21,13 @@ pub(crate) struct CacheSnapshot {
     pub(crate) backend: BackendStats,
 }
 
-/// Every cache of the playground and the agent layer's process-wide metrics.
+/// Every cache of the playground, the agent layer's process-wide metrics and the fleet.
 #[derive(Clone, Debug)]
 pub(crate) struct MetricsSnapshot {
     pub(crate) caches: Vec<CacheSnapshot>,
     pub(crate) agent: AgentMetrics,
+    /// `None` for a dashboard started without `--redis`.
+    pub(crate) fleet: Option<FleetSnapshot>,
 }
 
 impl MetricsSnapshot {
@@ -42,12 +46,14 @@ impl MetricsSnapshot {
         MetricsSnapshot {
             caches,
             agent: agent_cache::metrics(),
+            fleet: playground.fleet().map(FleetSnapshot::take),
         }
     }
 
     /// The `/api/metrics` document: `caches` by name (each cache's `CacheMetrics` fields plus
-    /// its target, whether it is active, its declaration and its backend calls), `active`
-    /// (the cache each target reaches) and `agent` (`agent_cache::metrics()`).
+    /// its target, whether it is active, its declaration, its fleet name and its backend
+    /// calls), `active` (the cache each target reaches), `agent` (`agent_cache::metrics()`)
+    /// and `fleet` (the fleet's status, `null` without one).
     pub(crate) fn to_json(&self) -> Value {
         let caches: serde_json::Map<String, Value> = self
             .caches
@@ -64,6 +70,7 @@ impl MetricsSnapshot {
             "caches": caches,
             "active": active,
             "agent": self.agent,
+            "fleet": self.fleet.as_ref().map(FleetSnapshot::to_json),
         })
     }
 }
@@ -78,6 +85,7 @@ fn cache_json(cache: &CacheSnapshot) -> Value {
         fields.insert("target".into(), json!(cache.id.target()));
         fields.insert("active".into(), json!(cache.active));
         fields.insert("declaration".into(), json!(declaration));
+        fields.insert("fleet_name".into(), json!(cache.id.fleet_name()));
         fields.insert("backend_calls".into(), json!(cache.backend.calls));
         fields.insert("backend_keys".into(), json!(cache.backend.keys));
     }

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::backend;
 use super::caches::{CacheId, MacroCache, REPLICAS, Target};
+use super::fleet::{DIRECT_FLEET_NAME, DashboardFleet};
 use super::input::Fields;
 
 /// What "configure" sets. The direct cache takes all of it but `skip_args`; the macro caches
@@ -113,13 +114,18 @@ struct DirectCache {
 }
 
 impl DirectCache {
-    fn new(config: &PlaygroundConfig) -> Self {
+    /// With a fleet, the cache is its [`DIRECT_FLEET_NAME`] cache: a rebuild by "configure"
+    /// replaces this process's copy, and the other processes keep theirs.
+    fn new(config: &PlaygroundConfig, fleet: Option<&DashboardFleet>) -> Self {
         let mut builder = AsyncCache::builder()
             .maxsize(config.maxsize)
             .batch_window(config.batch_window)
             .max_batch_size(config.max_batch_size);
         if let Some(ttl) = config.ttl {
             builder = builder.default_ttl(ttl);
+        }
+        if let Some(fleet) = fleet {
+            builder = builder.fleet(fleet.fleet().cache(DIRECT_FLEET_NAME));
         }
         let cache = builder.build();
         let batch = cache.batch_loader(|keys: Vec<String>| async move {
@@ -161,32 +167,39 @@ pub(crate) struct WarmupSummary {
 pub(crate) struct Playground {
     config: RwLock<PlaygroundConfig>,
     direct: RwLock<Arc<DirectCache>>,
+    fleet: Option<DashboardFleet>,
     next_replica: AtomicU64,
     in_flight: AtomicU64,
 }
 
-impl Default for Playground {
-    fn default() -> Self {
+impl Playground {
+    /// A playground with the default configuration, its direct cache attached to `fleet`.
+    pub(crate) fn new(fleet: Option<DashboardFleet>) -> Self {
         let config = PlaygroundConfig::default();
         Playground {
-            direct: RwLock::new(Arc::new(DirectCache::new(&config))),
+            direct: RwLock::new(Arc::new(DirectCache::new(&config, fleet.as_ref()))),
             config: RwLock::new(config),
+            fleet,
             next_replica: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
         }
     }
-}
 
-impl Playground {
+    /// The fleet the playground's caches belong to, if the dashboard was given one.
+    pub(crate) fn fleet(&self) -> Option<&DashboardFleet> {
+        self.fleet.as_ref()
+    }
+
     /// The configuration in force.
     pub(crate) fn config(&self) -> PlaygroundConfig {
         *self.config.read()
     }
 
-    /// Rebuilds the direct cache with `config` and empties the macro caches.
+    /// Rebuilds the direct cache with `config` and empties the macro caches (with a fleet, a
+    /// macro cache's clear empties it in every dashboard of the fleet).
     pub(crate) fn configure(&self, config: PlaygroundConfig) {
         let mut current = self.config.write();
-        *self.direct.write() = Arc::new(DirectCache::new(&config));
+        *self.direct.write() = Arc::new(DirectCache::new(&config, self.fleet.as_ref()));
         *current = config;
         for id in CacheId::ALL {
             if let CacheId::Macro(cache) = id {

@@ -1,9 +1,10 @@
 //! The Prometheus text exposition format (version 0.0.4) of a [`MetricsSnapshot`]: one
 //! family per counter, each sample labelled with its `cache` (or, for the agent layer, the
-//! loop `kind` or the invalidated `resource`).
+//! loop `kind` or the invalidated `resource`; for the fleet, its `namespace`).
 
 use std::fmt::Write;
 
+use super::fleet::FleetSnapshot;
 use super::metrics::{CacheSnapshot, MetricsSnapshot};
 
 /// The `Content-Type` of the exposition.
@@ -18,7 +19,7 @@ struct CacheFamily {
     value: fn(&CacheSnapshot) -> Option<f64>,
 }
 
-const CACHE_FAMILIES: [CacheFamily; 11] = [
+const CACHE_FAMILIES: [CacheFamily; 14] = [
     family(
         "async_cache_hits_total",
         "counter",
@@ -69,6 +70,24 @@ const CACHE_FAMILIES: [CacheFamily; 11] = [
         "gauge",
         "hits / (hits + misses) since the last clear; 0 before any lookup.",
         |c| Some(c.metrics.hit_rate),
+    ),
+    family(
+        "async_cache_remote_invalidations_total",
+        "counter",
+        "Invalidations and clears received from the other processes of the fleet and applied.",
+        |c| Some(c.metrics.remote_invalidations as f64),
+    ),
+    family(
+        "async_cache_fleet_flushes_total",
+        "counter",
+        "Times the cache was emptied because the process stopped or started hearing its fleet.",
+        |c| Some(c.metrics.fleet_flushes as f64),
+    ),
+    family(
+        "async_cache_fleet_errors_total",
+        "counter",
+        "Fleet messages the cache could not apply or encode (each replaced by a coarser, never stale, action).",
+        |c| Some(c.metrics.fleet_errors as f64),
     ),
     family(
         "dashboard_backend_calls_total",
@@ -136,6 +155,12 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
             agent.tool_calls as f64,
         ),
         (
+            "agent_cache_remote_invalidations_total",
+            "counter",
+            "Agent resource invalidations received from the other processes of the fleet.",
+            agent.remote_invalidations as f64,
+        ),
+        (
             "agent_cache_hit_rate",
             "gauge",
             "Agent hits / (hits + misses); 0 before any read.",
@@ -171,7 +196,80 @@ pub(crate) fn render(snapshot: &MetricsSnapshot) -> String {
         "Agent invalidator calls by declared resource (a call with two resources counts in both).",
         by_resource,
     );
+    write_fleet(&mut out, snapshot.fleet.as_ref());
     out
+}
+
+/// The fleet's families, labelled with its `namespace`; without a fleet, each family is
+/// there with no sample (no fleet is not a degraded one).
+fn write_fleet(out: &mut String, fleet: Option<&FleetSnapshot>) {
+    type Sample = fn(&FleetSnapshot) -> f64;
+    let families: [(&str, &str, &str, Sample); 10] = [
+        (
+            "cache_redis_fleet_connected",
+            "gauge",
+            "1 while the process hears its fleet, 0 while degraded (caches flushed, entries capped at max_staleness, invalidations queued).",
+            |f| f64::from(u8::from(f.status.is_connected())),
+        ),
+        (
+            "cache_redis_fleet_link_age_seconds",
+            "gauge",
+            "How long the link has been connected, or degraded.",
+            |f| f.status.link.age().as_secs_f64(),
+        ),
+        (
+            "cache_redis_fleet_max_staleness_seconds",
+            "gauge",
+            "The longest an entry is served while the process cannot hear the fleet.",
+            |f| f.max_staleness.as_secs_f64(),
+        ),
+        (
+            "cache_redis_fleet_queued",
+            "gauge",
+            "Invalidations issued and not yet acknowledged by Redis (queued while degraded).",
+            |f| f.status.queued as f64,
+        ),
+        (
+            "cache_redis_fleet_issued_total",
+            "counter",
+            "Invalidations this process issued to the fleet.",
+            |f| f.status.issued as f64,
+        ),
+        (
+            "cache_redis_fleet_acknowledged_total",
+            "counter",
+            "Of those, how many Redis acknowledged.",
+            |f| f.status.acknowledged as f64,
+        ),
+        (
+            "cache_redis_fleet_received_total",
+            "counter",
+            "Invalidation messages received from the other processes.",
+            |f| f.status.received as f64,
+        ),
+        (
+            "cache_redis_fleet_reconnects_total",
+            "counter",
+            "Times the link came back after being lost.",
+            |f| f.status.reconnects as f64,
+        ),
+        (
+            "cache_redis_fleet_flushes_total",
+            "counter",
+            "Times every fleet cache of the process was flushed (link lost or regained, Redis flushed).",
+            |f| f.status.flushes as f64,
+        ),
+        (
+            "cache_redis_fleet_overflows_total",
+            "counter",
+            "Times the queue of undelivered invalidations overflowed into a clear of one cache.",
+            |f| f.status.overflows as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let samples = fleet.map(|f| (vec![("namespace", f.namespace.as_str())], value(f)));
+        write_family(out, name, kind, help, samples);
+    }
 }
 
 fn write_family<'a>(

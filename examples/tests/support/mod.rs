@@ -2,10 +2,12 @@
 //! loopback port, and talk to it over real HTTP.
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::http::{Method, Request, StatusCode, header};
+use examples::dashboard::DashboardFleet;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -16,9 +18,14 @@ use tokio::net::TcpListener;
 /// Starts the dashboard on 127.0.0.1 with a port of the system's choosing, in a task of the
 /// current runtime (it stops with the test).
 pub async fn start_dashboard() -> SocketAddr {
+    start_dashboard_with(None).await
+}
+
+/// [`start_dashboard`], its caches in `fleet` (which it installs as the process's fleet).
+pub async fn start_dashboard_with(fleet: Option<DashboardFleet>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(examples::dashboard::serve(listener));
+    tokio::spawn(examples::dashboard::serve(listener, fleet));
     address
 }
 
@@ -48,7 +55,16 @@ pub struct Dashboard {
 impl Dashboard {
     /// Starts a dashboard and a client of it.
     pub async fn start() -> Self {
-        let address = start_dashboard().await;
+        Dashboard::at(start_dashboard().await)
+    }
+
+    /// Starts a dashboard whose caches are in `fleet`, and a client of it.
+    pub async fn start_with(fleet: DashboardFleet) -> Self {
+        Dashboard::at(start_dashboard_with(Some(fleet)).await)
+    }
+
+    /// A client of the dashboard listening at `address` (in this process or another).
+    pub fn at(address: SocketAddr) -> Self {
         Dashboard {
             client: Client::builder(TokioExecutor::new()).build_http(),
             base: format!("http://{address}"),
@@ -113,4 +129,84 @@ impl Dashboard {
     pub async fn cache_metrics(&self, cache: &str) -> Value {
         self.get("/api/metrics").await["caches"][cache].clone()
     }
+
+    /// `/metrics`, parsed strictly.
+    pub async fn exposition(&self) -> HashMap<String, Family> {
+        let answer = self.send(Method::GET, "/metrics", None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        parse_exposition(&answer.text)
+    }
+}
+
+/// One metric family of a text exposition.
+pub struct Family {
+    pub kind: String,
+    pub samples: Vec<(String, f64)>,
+}
+
+impl Family {
+    pub fn value(&self, labels: &str) -> f64 {
+        self.samples
+            .iter()
+            .find(|(l, _)| l == labels)
+            .unwrap_or_else(|| panic!("no sample {{{labels}}}"))
+            .1
+    }
+}
+
+/// Parses the text exposition strictly: each family opens with `# HELP` then `# TYPE`,
+/// appears once, and its samples follow, named after it.
+pub fn parse_exposition(text: &str) -> HashMap<String, Family> {
+    let mut families: HashMap<String, Family> = HashMap::new();
+    let mut current: Option<String> = None;
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(help) = line.strip_prefix("# HELP ") {
+            let (name, doc) = help.split_once(' ').expect("HELP has a name and a text");
+            assert!(!doc.is_empty(), "{name} has help text");
+            let type_line = lines.next().expect("TYPE follows HELP");
+            let kind = type_line
+                .strip_prefix(&format!("# TYPE {name} "))
+                .unwrap_or_else(|| panic!("TYPE of {name} follows its HELP: {type_line}"));
+            assert!(matches!(kind, "counter" | "gauge"), "{name}: {kind}");
+            assert_eq!(
+                kind == "counter",
+                name.ends_with("_total"),
+                "{name} is a {kind}"
+            );
+            let fresh = families
+                .insert(
+                    name.to_owned(),
+                    Family {
+                        kind: kind.to_owned(),
+                        samples: Vec::new(),
+                    },
+                )
+                .is_none();
+            assert!(fresh, "{name} appears once");
+            current = Some(name.to_owned());
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unexpected comment: {line}");
+        let name = current
+            .as_ref()
+            .expect("a sample follows its family's HELP and TYPE");
+        let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
+        let labels = match series.strip_prefix(name.as_str()) {
+            Some("") => String::new(),
+            Some(labelled) => labelled
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("labels in braces: {line}"))
+                .to_owned(),
+            None => panic!("sample {line} is not of family {name}"),
+        };
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        families
+            .get_mut(name)
+            .unwrap()
+            .samples
+            .push((labels, value));
+    }
+    families
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::error::{ApiError, JsonBody};
 use crate::dashboard::backend::LATENCY;
 use crate::dashboard::caches::{CacheId, MacroCache, REPLICAS, Target};
+use crate::dashboard::fleet::DIRECT_FLEET_NAME;
 use crate::dashboard::input::Fields;
 use crate::dashboard::playground::{CallOptions, Playground, PlaygroundConfig};
 
@@ -50,7 +51,8 @@ fn key(key: String) -> Result<String, ApiError> {
     Ok(key)
 }
 
-/// `GET /api/config`: the configuration, and what each target is made of.
+/// `GET /api/config`: the configuration, what each target is made of, and the fleet the
+/// caches are in (`null` without one).
 async fn config(State(playground): State<Arc<Playground>>) -> Json<Value> {
     Json(config_json(&playground))
 }
@@ -73,6 +75,11 @@ fn config_json(playground: &Playground) -> Value {
         },
         "replicas": REPLICAS,
         "backend_latency_ms": LATENCY.as_millis(),
+        "fleet": playground.fleet().map(|fleet| json!({
+            "namespace": fleet.fleet().namespace(),
+            "server": fleet.server(),
+            "direct": DIRECT_FLEET_NAME,
+        })),
     })
 }
 

@@ -9,6 +9,7 @@ const state = {
   info: null,
   busy: false,
   history: [],
+  fleet: null,
 };
 
 const TARGET_LABELS = { ttl: "#[async_ttl] fn", lru: "#[async_lru] fn", direct: "AsyncCache" };
@@ -109,7 +110,9 @@ function directDeclaration(config) {
   const lines = ["let cache: AsyncCache<String, String> = AsyncCache::builder()", `    .maxsize(${config.maxsize})`];
   if (config.ttl !== null) lines.push(`    .default_ttl(Duration::from_secs_f64(${config.ttl}))`);
   lines.push(`    .batch_window(Duration::from_micros(${Math.round(config.batch_window_ms * 1000)}))`);
-  lines.push(`    .max_batch_size(${config.max_batch_size})`, "    .build();");
+  lines.push(`    .max_batch_size(${config.max_batch_size})`);
+  if (state.info.fleet) lines.push(`    .fleet(fleet.cache("${state.info.fleet.direct}"))`);
+  lines.push("    .build();");
   return lines.join("\n");
 }
 
@@ -247,7 +250,8 @@ async function entryAction(action) {
       out.textContent = answer.hit ? `hit: ${answer.key} = ${answer.value}` : `miss: ${answer.key} is not cached`;
     } else if (action === "delete") {
       const answer = await api("DELETE", entryPath());
-      out.textContent = `deleted ${answer.key} (${answer.held ? "it held a value" : "it held nothing"})`;
+      const fleet = state.fleet ? "; the other dashboards of the fleet drop theirs" : "";
+      out.textContent = `deleted ${answer.key} (${answer.held ? "it held a value" : "it held nothing"}${fleet})`;
     } else {
       const keys = Array.from({ length: 20 }, (_, i) => `warmup-${state.keyPrefix}-${i}`);
       const started = performance.now();
@@ -410,6 +414,91 @@ function renderMetricsTable(metrics) {
   $("metrics-rows").replaceChildren(...rows, agent);
 }
 
+// --- the fleet ---------------------------------------------------------------------------------
+
+function duration(ms) {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+// What a cache's `fleet.link` says, as a pill: its class, its text and a tooltip. A cache with
+// no fleet, or one that named a fleet none was installed for, is process-local: not an error.
+function cacheLink(c) {
+  if (c.fleet) {
+    if (c.fleet.link === "connected") return ["connected", "connected", "hears the other dashboards"];
+    if (c.fleet.link === "degraded") return ["degraded", "degraded", `entries capped at max staleness; invalidations queued`];
+    return ["local", "process-local", "not_installed: built before any fleet was installed (start with --redis URL)"];
+  }
+  if (c.target === "direct") return ["local", "process-local", "no fleet: start with --redis URL"];
+  return ["local", "not called yet", "the cache is built on the fn's first call"];
+}
+
+function pill(kind, text, title) {
+  const element = document.createElement("span");
+  element.className = `pill ${kind}`;
+  element.textContent = text;
+  if (title) element.title = title;
+  return element;
+}
+
+function renderFleet(metrics) {
+  const fleet = metrics.fleet;
+  state.fleet = fleet;
+  const link = fleet ? fleet.link : "none";
+  $("fleet-panel").dataset.state = link;
+  const indicator = $("fleet-indicator");
+  indicator.dataset.link = link;
+  indicator.textContent = fleet ? `fleet ${link}` : "no fleet";
+  const badge = $("fleet-link");
+  badge.className = `pill ${fleet ? link : "local"}`;
+  badge.textContent = fleet ? link : "no fleet";
+  $("fleet-none").hidden = fleet !== null;
+  $("fleet-live").hidden = fleet === null;
+  $("fleet-try").hidden = fleet === null;
+  if (fleet) {
+    const since = fleet.since_unix_ms === null ? "" : ` (since ${new Date(fleet.since_unix_ms).toLocaleTimeString()})`;
+    const where = `${fleet.server}, namespace ${fleet.namespace}, max staleness ${fleet.max_staleness_ms} ms`;
+    $("fleet-state").textContent =
+      link === "connected"
+        ? `Connected for ${duration(fleet.age_ms)}${since} to ${where}.`
+        : `Degraded for ${duration(fleet.age_ms)}${since}: ${where}.`;
+    const reason = $("fleet-reason");
+    reason.hidden = link !== "degraded";
+    reason.textContent =
+      link === "degraded"
+        ? `Why: ${fleet.reason}. Every fleet cache was flushed, entries stored now live at most ${fleet.max_staleness_ms} ms, and invalidations wait in the queue (${fleet.queued}) until Redis answers again; reads go on.`
+        : "";
+    ["queued", "issued", "acknowledged", "received", "reconnects", "flushes", "overflows"].forEach((field) => {
+      $(`fleet-${field}`).textContent = fleet[field];
+    });
+    $("fleet-try-url").textContent = fleet.server;
+  }
+  const rows = CACHE_ORDER.filter((name) => metrics.caches[name]).map((name) => {
+    const c = metrics.caches[name];
+    const row = document.createElement("tr");
+    row.id = `fleet-row-${name}`;
+    row.title = c.declaration;
+    const [kind, text, title] = cacheLink(c);
+    row.dataset.link = kind;
+    const linkCell = cell("");
+    linkCell.append(pill(kind, text, title));
+    const remote = cell(c.remote_invalidations);
+    remote.id = `fleet-remote-${name}`;
+    row.append(cell(name), cell(c.fleet ? c.fleet.name : c.fleet_name), linkCell, remote, cell(c.fleet_flushes), cell(c.fleet_errors));
+    return row;
+  });
+  const agent = document.createElement("tr");
+  agent.className = "agent";
+  const remote = cell(metrics.agent.remote_invalidations);
+  remote.id = "fleet-remote-agent";
+  const agentLink = cell("");
+  agentLink.append(fleet ? pill(link, link, "global resource invalidations go through the fleet") : pill("local", "process-local"));
+  agent.append(cell("agent layer"), cell("agent-cache:resources"), agentLink, remote, cell("–"), cell("–"));
+  $("fleet-rows").replaceChildren(...rows, agent);
+}
+
 async function poll() {
   try {
     const metrics = await api("GET", "/api/metrics");
@@ -418,6 +507,7 @@ async function poll() {
     if (state.history.length > HISTORY) state.history.shift();
     drawChart();
     renderMetricsTable(metrics);
+    renderFleet(metrics);
   } catch (_) {
     $("live-status").classList.remove("on");
   }
