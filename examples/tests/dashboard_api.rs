@@ -148,8 +148,9 @@ async fn configure_rebuilds_the_direct_cache_and_skip_args_picks_the_macro_fn() 
         config["declarations"]["lru"][0]
             .as_str()
             .unwrap()
-            .starts_with("#[async_lru(maxsize = 64)]")
+            .starts_with("#[async_lru(maxsize = 64, fleet = \"dashboard-lru-skip0\")]")
     );
+    assert!(config["fleet"].is_null(), "no fleet without --redis");
 
     // Form input arrives as strings; an empty TTL means never expire.
     let answer = dashboard
