@@ -22,7 +22,7 @@
 //! `REDIS_URL=...`) joins the fleet of every dashboard on that server: run two on two ports,
 //! load a key into one, delete it in the other, and the first one's entry is gone, counted in
 //! its `remote_invalidations`. Every cache of the page is a fleet cache: the direct
-//! `AsyncCache` is [`DIRECT_FLEET_NAME`], each macro cache names its own in its attribute
+//! `AsyncCache` is the fleet cache [`DIRECT_FLEET_NAME`], each macro cache names its own in its attribute
 //! (`fleet = "dashboard-ttl-skip1"`), and the agent layer's resource invalidations reach the
 //! other dashboards too. In code:
 //!
