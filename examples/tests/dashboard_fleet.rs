@@ -59,10 +59,80 @@ fn fleet_cache(fleet: &Fleet, name: &str) -> AsyncCache<String, String> {
     AsyncCache::builder().fleet(fleet.cache(name)).build()
 }
 
+/// The other process's copy of the dashboard's direct cache, shared as the dashboard's is.
+fn shared_direct(fleet: &Fleet) -> AsyncCache<String, String> {
+    AsyncCache::builder()
+        .fleet(fleet.cache(DIRECT_FLEET_NAME).shared())
+        .build()
+}
+
 fn count(value: &Value) -> u64 {
     value
         .as_u64()
         .unwrap_or_else(|| panic!("a count, got {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_cache_shares_its_values_with_the_other_processes_through_redis() {
+    let redis = RedisServer::start();
+    let dashboard =
+        Dashboard::start_with(DashboardFleet::connect(&redis.url()).await.unwrap()).await;
+    let other = other_process(&redis.url()).await;
+    let other_direct = shared_direct(&other);
+
+    // The other process loads s1: once it is in Redis, the dashboard's first call for it is
+    // an L2 hit, with no backend call.
+    assert_eq!(
+        other_direct
+            .get_with("s1".into(), async { "theirs".to_owned() })
+            .await,
+        "theirs"
+    );
+    let in_redis = |key: &str| {
+        // The value's Redis key: the namespace, the cache, and the postcard of the String key.
+        let name = format!(
+            "{FLEET_NAMESPACE}:d:{DIRECT_FLEET_NAME}\u{0}{}{key}",
+            char::from(key.len() as u8)
+        );
+        redis.command(&["EXISTS", &name]) == "1"
+    };
+    assert!(
+        until(SOON, async || in_redis("s1")).await,
+        "s1 reached Redis"
+    );
+    let before = count(&dashboard.cache_metrics("direct").await["backend_calls"]);
+    let answer = dashboard
+        .post("/api/caches/direct/call", json!({"key": "s1"}))
+        .await;
+    assert_eq!(answer["value"], "theirs", "{answer}");
+    let direct = dashboard.cache_metrics("direct").await;
+    assert_eq!(count(&direct["backend_calls"]), before, "no backend call");
+    assert_eq!(count(&direct["l2_hits"]), 1, "{direct}");
+
+    // The dashboard loads s2 from its backend: the other process's miss reads it from Redis.
+    dashboard
+        .post("/api/caches/direct/call", json!({"key": "s2"}))
+        .await;
+    assert!(
+        until(SOON, async || in_redis("s2")).await,
+        "s2 reached Redis"
+    );
+    let theirs = other_direct
+        .get_with("s2".into(), async { unreachable!("an L2 hit") })
+        .await;
+    assert_eq!(theirs, "data-for-s2");
+    assert_eq!(other_direct.metrics().l2_hits, 1);
+
+    // The counters in the Prometheus export.
+    let families = dashboard.exposition().await;
+    assert_eq!(
+        families["async_cache_l2_hits_total"].value("cache=\"direct\""),
+        1.0
+    );
+    assert_eq!(
+        families["async_cache_fleet_loads_total"].value("cache=\"direct\""),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +142,7 @@ async fn another_process_invalidates_what_the_dashboard_holds_and_the_api_shows_
     assert!(fleet.fleet().status().is_connected());
     let dashboard = Dashboard::start_with(fleet).await;
     let other = other_process(&redis.url()).await;
-    let other_direct = fleet_cache(&other, DIRECT_FLEET_NAME);
+    let other_direct = shared_direct(&other);
     let other_ttl = fleet_cache(&other, "dashboard-ttl-skip1");
 
     // The fleet object: connected, where to, and nothing counted yet.

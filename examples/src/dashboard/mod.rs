@@ -22,7 +22,8 @@
 //! `REDIS_URL=...`) joins the fleet of every dashboard on that server: run two on two ports,
 //! load a key into one, delete it in the other, and the first one's entry is gone, counted in
 //! its `remote_invalidations`. Every cache of the page is a fleet cache: the direct
-//! `AsyncCache` is the fleet cache [`DIRECT_FLEET_NAME`], each macro cache names its own in its attribute
+//! `AsyncCache` is the shared fleet cache [`DIRECT_FLEET_NAME`] (values in Redis too: another
+//! dashboard's miss reads them), each macro cache names its own in its attribute
 //! (`fleet = "dashboard-ttl-skip1"`), and the agent layer's resource invalidations reach the
 //! other dashboards too. In code:
 //!
@@ -67,7 +68,9 @@
 //! - `caches.<name>`: the cache's `CacheMetrics` (`hits`, `misses`, `size`, ..., and the fleet
 //!   fields `fleet` (`{"name", "link"}`, `link` one of `connected`, `degraded`,
 //!   `not_installed`; `null` for a cache without a fleet or a macro cache not called yet),
-//!   `remote_invalidations`, `fleet_flushes`, `fleet_errors`), plus `target`, `active`,
+//!   `remote_invalidations`, `fleet_flushes`, `fleet_errors`, and the shared tier's
+//!   `l2_hits`, `l2_misses`, `fleet_loads`, `lease_waits`, `decode_errors`, `l2_oversize`,
+//!   which only the direct cache, shared, moves), plus `target`, `active`,
 //!   `declaration`, `fleet_name` (the name it has or would have in a fleet),
 //!   `backend_calls` and `backend_keys`;
 //! - `active`: the cache each target reaches under the configuration;
@@ -79,8 +82,10 @@
 //!   `reconnects`, `flushes`, `overflows`.
 //!
 //! `/metrics` has the same numbers: `async_cache_*{cache}` per cache (with
-//! `async_cache_remote_invalidations_total`, `async_cache_fleet_flushes_total` and
-//! `async_cache_fleet_errors_total`), `agent_cache_*` (with
+//! `async_cache_remote_invalidations_total`, `async_cache_fleet_flushes_total`,
+//! `async_cache_fleet_errors_total`, and the shared tier's `async_cache_l2_hits_total`,
+//! `..._l2_misses_total`, `..._fleet_loads_total`, `..._lease_waits_total`,
+//! `..._decode_errors_total`, `..._l2_oversize_total`), `agent_cache_*` (with
 //! `agent_cache_remote_invalidations_total`), and `cache_redis_fleet_*{namespace}`
 //! (`connected` 1 or 0, `link_age_seconds`, `max_staleness_seconds`, `queued`, and the
 //! counters `issued`, `acknowledged`, `received`, `reconnects`, `flushes`, `overflows` as

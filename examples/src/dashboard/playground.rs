@@ -114,7 +114,8 @@ struct DirectCache {
 }
 
 impl DirectCache {
-    /// With a fleet, the cache is its [`DIRECT_FLEET_NAME`] cache: a rebuild by "configure"
+    /// With a fleet, the cache is its shared [`DIRECT_FLEET_NAME`] cache (values in Redis too,
+    /// so another dashboard's miss reads what this one loaded): a rebuild by "configure"
     /// replaces this process's copy, and the other processes keep theirs.
     fn new(config: &PlaygroundConfig, fleet: Option<&DashboardFleet>) -> Self {
         let mut builder = AsyncCache::builder()
@@ -125,7 +126,7 @@ impl DirectCache {
             builder = builder.default_ttl(ttl);
         }
         if let Some(fleet) = fleet {
-            builder = builder.fleet(fleet.fleet().cache(DIRECT_FLEET_NAME));
+            builder = builder.fleet(fleet.fleet().cache(DIRECT_FLEET_NAME).shared());
         }
         let cache = builder.build();
         let batch = cache.batch_loader(|keys: Vec<String>| async move {

@@ -19,7 +19,7 @@ struct CacheFamily {
     value: fn(&CacheSnapshot) -> Option<f64>,
 }
 
-const CACHE_FAMILIES: [CacheFamily; 14] = [
+const CACHE_FAMILIES: [CacheFamily; 20] = [
     family(
         "async_cache_hits_total",
         "counter",
@@ -88,6 +88,42 @@ const CACHE_FAMILIES: [CacheFamily; 14] = [
         "counter",
         "Fleet messages the cache could not apply or encode (each replaced by a coarser, never stale, action).",
         |c| Some(c.metrics.fleet_errors as f64),
+    ),
+    family(
+        "async_cache_l2_hits_total",
+        "counter",
+        "Shared fleet cache: local misses answered by the fleet's shared tier (Redis).",
+        |c| Some(c.metrics.l2_hits as f64),
+    ),
+    family(
+        "async_cache_l2_misses_total",
+        "counter",
+        "Shared fleet cache: local misses the shared tier had no value for.",
+        |c| Some(c.metrics.l2_misses as f64),
+    ),
+    family(
+        "async_cache_fleet_loads_total",
+        "counter",
+        "Shared fleet cache: loads this process ran for the whole fleet, holding its lease.",
+        |c| Some(c.metrics.fleet_loads as f64),
+    ),
+    family(
+        "async_cache_lease_waits_total",
+        "counter",
+        "Shared fleet cache: times a call waited for another process's load of its key.",
+        |c| Some(c.metrics.lease_waits as f64),
+    ),
+    family(
+        "async_cache_decode_errors_total",
+        "counter",
+        "Shared fleet cache: values in the shared tier that did not decode (misses, overwritten).",
+        |c| Some(c.metrics.decode_errors as f64),
+    ),
+    family(
+        "async_cache_l2_oversize_total",
+        "counter",
+        "Shared fleet cache: values too large for the shared tier, kept in this process only.",
+        |c| Some(c.metrics.l2_oversize as f64),
     ),
     family(
         "dashboard_backend_calls_total",

@@ -486,7 +486,9 @@ function renderFleet(metrics) {
     linkCell.append(pill(kind, text, title));
     const remote = cell(c.remote_invalidations);
     remote.id = `fleet-remote-${name}`;
-    row.append(cell(name), cell(c.fleet ? c.fleet.name : c.fleet_name), linkCell, remote, cell(c.fleet_flushes), cell(c.fleet_errors));
+    const l2 = cell(c.l2_hits);
+    l2.id = `fleet-l2-${name}`;
+    row.append(cell(name), cell(c.fleet ? c.fleet.name : c.fleet_name), linkCell, remote, l2, cell(c.l2_misses), cell(c.lease_waits), cell(c.decode_errors), cell(c.fleet_flushes), cell(c.fleet_errors));
     return row;
   });
   const agent = document.createElement("tr");
@@ -495,7 +497,7 @@ function renderFleet(metrics) {
   remote.id = "fleet-remote-agent";
   const agentLink = cell("");
   agentLink.append(fleet ? pill(link, link, "global resource invalidations go through the fleet") : pill("local", "process-local"));
-  agent.append(cell("agent layer"), cell("agent-cache:resources"), agentLink, remote, cell("–"), cell("–"));
+  agent.append(cell("agent layer"), cell("agent-cache:resources"), agentLink, remote, ...["–", "–", "–", "–", "–", "–"].map(cell));
   $("fleet-rows").replaceChildren(...rows, agent);
 }
 
