@@ -210,8 +210,47 @@ impl LoopDetector {
     /// Records a call, before it runs, and returns the loop it completes, if any. Cache hits
     /// count: detection works on what the agent asks for, not on what executes.
     pub fn record(&mut self, tool: &'static str, signature: u64) -> Option<Detection> {
+        self.record_call(tool, signature, None)
+    }
+
+    /// Records a read, as [`record`](Self::record) does, given the version of what it reads
+    /// (any value that moves when its data changes; the agent layer passes its resources'
+    /// version). A repeat whose version moved since the previous call of the same read is
+    /// progress, not a loop: the agent reads again because something changed, so it does not
+    /// count toward `max_tool_repeats`. It still counts toward `max_execution_depth`, and
+    /// cycles are found on signatures alone, so identical calls going round stay a loop.
+    ///
+    /// ```
+    /// use agent_cache::{LoopDetector, LoopLimits, signature};
+    ///
+    /// let mut detector = LoopDetector::new(LoopLimits::default()); // max_tool_repeats = 5
+    /// let cart = signature("get_cart", &"u1");
+    /// for version in 0..8 {
+    ///     // Each read follows a change to the cart: never a repeat.
+    ///     assert!(detector.record_read("get_cart", cart, version).is_none());
+    /// }
+    /// for _ in 0..5 {
+    ///     detector.record_read("get_cart", cart, 8); // nothing changes
+    /// }
+    /// assert!(detector.record_read("get_cart", cart, 8).is_some());
+    /// ```
+    pub fn record_read(
+        &mut self,
+        tool: &'static str,
+        signature: u64,
+        version: u64,
+    ) -> Option<Detection> {
+        self.record_call(tool, signature, Some(version))
+    }
+
+    fn record_call(
+        &mut self,
+        tool: &'static str,
+        signature: u64,
+        version: Option<u64>,
+    ) -> Option<Detection> {
         self.calls += 1;
-        let repeats = self.repeats.increment(signature);
+        let repeats = self.repeats.increment(signature, version);
         let cycle = self.push(signature, tool);
         let limits = self.limits;
         if self.calls > limits.max_execution_depth {
@@ -332,23 +371,44 @@ const REPEAT_SLOTS: usize = 4096;
 /// every call costs a few instructions whatever the session's length.
 #[derive(Debug, Default)]
 struct RepeatCounts {
-    slots: Option<Box<[(u64, u32)]>>,
+    slots: Option<Box<[RepeatSlot]>>,
+}
+
+/// One call's count, and the version of what it read when last made (the low 32 bits: a
+/// version moves by one per invalidation, so two that differ never agree on them in
+/// practice), which keeps a slot at 16 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct RepeatSlot {
+    signature: u64,
+    count: u32,
+    version: u32,
 }
 
 impl RepeatCounts {
+    /// Counts one more call of `signature` and returns its count, unless `version` (a read's)
+    /// moved since the previous call: then the call is progress and the count stays.
     #[inline]
-    fn increment(&mut self, signature: u64) -> u32 {
+    fn increment(&mut self, signature: u64, version: Option<u64>) -> u32 {
         let slots = self
             .slots
-            .get_or_insert_with(|| vec![(0, 0); REPEAT_SLOTS].into_boxed_slice());
+            .get_or_insert_with(|| vec![RepeatSlot::default(); REPEAT_SLOTS].into_boxed_slice());
         #[allow(clippy::cast_possible_truncation)] // the low bits pick the slot
         let slot = &mut slots[signature as usize & (REPEAT_SLOTS - 1)];
-        if slot.0 == signature && slot.1 > 0 {
-            slot.1 = slot.1.saturating_add(1);
+        #[allow(clippy::cast_possible_truncation)] // see `RepeatSlot::version`
+        let version = version.map(|version| version as u32);
+        if slot.signature == signature && slot.count > 0 {
+            match version {
+                Some(version) if version != slot.version => slot.version = version,
+                _ => slot.count = slot.count.saturating_add(1),
+            }
         } else {
-            *slot = (signature, 1);
+            *slot = RepeatSlot {
+                signature,
+                count: 1,
+                version: version.unwrap_or(0),
+            };
         }
-        slot.1
+        slot.count
     }
 }
 

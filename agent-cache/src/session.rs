@@ -120,8 +120,9 @@ pub(crate) struct SessionInner {
     pub(crate) counters: Counters,
 }
 
-/// Configures an [`AgentCacheSession`].
-#[derive(Debug)]
+/// Configures an [`AgentCacheSession`]. Cloning it gives a template for sessions alike (the
+/// MCP guard builds one per client from it).
+#[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct AgentCacheSessionBuilder {
     id: Option<String>,
@@ -332,17 +333,26 @@ where
 }
 
 /// The state of one run of a session.
+///
+/// A run of [`AgentCacheSession::run`] owns its loop detector, resources and session-scoped
+/// caches. A served session (an MCP client's) runs each call as a run of its own that shares
+/// them with the session's other calls, so a loop halts that call, not the session.
 pub(crate) struct ActiveRun {
     pub(crate) session: Arc<SessionInner>,
-    detector: Mutex<LoopDetector>,
+    detector: Arc<Mutex<LoopDetector>>,
     /// Resources invalidated by session-scoped invalidators in this run.
-    pub(crate) resources: ResourceRegistry,
+    pub(crate) resources: Arc<ResourceRegistry>,
     /// Session-scoped caches, by tool.
-    pub(crate) caches: Mutex<HashMap<usize, Box<dyn Any + Send + Sync>>>,
+    pub(crate) caches: Arc<Mutex<SessionCaches>>,
     halted: OnceLock<AgentLoopDetected>,
     halt: Notify,
     spawned: Mutex<Vec<AbortHandle>>,
+    /// A served call's loops that did not halt it (`Warn`, or `ShortCircuit` with a cached
+    /// value), for the server to note in its result; `None` in a workflow run.
+    noted: Option<Mutex<Vec<Detection>>>,
 }
+
+type SessionCaches = HashMap<usize, Box<dyn Any + Send + Sync>>;
 
 /// What a tool call does after loop detection has seen it.
 pub(crate) enum Verdict {
@@ -356,13 +366,14 @@ pub(crate) enum Verdict {
 impl ActiveRun {
     fn new(session: Arc<SessionInner>) -> Self {
         ActiveRun {
-            detector: Mutex::new(LoopDetector::new(session.limits)),
+            detector: Arc::new(Mutex::new(LoopDetector::new(session.limits))),
             session,
-            resources: ResourceRegistry::default(),
-            caches: Mutex::new(HashMap::new()),
+            resources: Arc::default(),
+            caches: Arc::default(),
             halted: OnceLock::new(),
             halt: Notify::new(),
             spawned: Mutex::new(Vec::new()),
+            noted: None,
         }
     }
 
@@ -376,8 +387,14 @@ impl ActiveRun {
     }
 
     /// Records a tool call, before it runs, and decides what happens to it. `signature` is
-    /// `None` when the run does not detect loops.
-    pub(crate) fn check(&self, tool: &'static str, signature: Option<u64>) -> Verdict {
+    /// `None` when the run does not detect loops; `version` is a read's resources' version
+    /// (see [`LoopDetector::record_read`]), `None` for an invalidator.
+    pub(crate) fn check(
+        &self,
+        tool: &'static str,
+        signature: Option<u64>,
+        version: Option<u64>,
+    ) -> Verdict {
         if self.halted.get().is_some() {
             count(Some(self), Event::Halted);
             return Verdict::Halt;
@@ -385,10 +402,17 @@ impl ActiveRun {
         let Some(signature) = signature else {
             return Verdict::Proceed;
         };
-        let Some(detection) = self.detector.lock().record(tool, signature) else {
+        let detection = match version {
+            Some(version) => self.detector.lock().record_read(tool, signature, version),
+            None => self.detector.lock().record(tool, signature),
+        };
+        let Some(detection) = detection else {
             return Verdict::Proceed;
         };
         count(Some(self), Event::Detection(detection.kind));
+        if let (Some(noted), OnLoop::Warn | OnLoop::ShortCircuit) = (&self.noted, self.session.on_loop) {
+            noted.lock().push(detection.clone());
+        }
         match self.session.on_loop {
             OnLoop::Warn => {
                 tracing::warn!(
@@ -461,10 +485,79 @@ impl ActiveRun {
 
     /// Ends the run: its spawned tasks are aborted and its session-scoped entries dropped.
     fn finish(&self) {
+        self.abort_spawned();
+        self.caches.lock().clear();
+    }
+
+    fn abort_spawned(&self) {
         for task in self.spawned.lock().drain(..) {
             task.abort();
         }
-        self.caches.lock().clear();
+    }
+}
+
+/// A session that serves one client's calls as they come, each a run of its own (an MCP
+/// client's tool calls): session-scoped entries and loop detection span all of them, and a
+/// loop halts the call that completed it while the session goes on serving.
+#[cfg(feature = "rmcp")]
+pub(crate) struct ServedSession {
+    session: AgentCacheSession,
+    detector: Arc<Mutex<LoopDetector>>,
+    resources: Arc<ResourceRegistry>,
+    caches: Arc<Mutex<SessionCaches>>,
+}
+
+/// How a served call ended.
+#[cfg(feature = "rmcp")]
+pub(crate) enum Served<T> {
+    /// It returned `output`; `noted` are the loops it completed that did not halt it.
+    Done { output: T, noted: Vec<Detection> },
+    /// It completed a loop and was halted there.
+    Halted(AgentLoopDetected),
+}
+
+#[cfg(feature = "rmcp")]
+impl ServedSession {
+    pub(crate) fn new(session: AgentCacheSession) -> Self {
+        ServedSession {
+            detector: Arc::new(Mutex::new(LoopDetector::new(session.inner.limits))),
+            resources: Arc::default(),
+            caches: Arc::default(),
+            session,
+        }
+    }
+
+    pub(crate) fn session(&self) -> &AgentCacheSession {
+        &self.session
+    }
+
+    /// Runs one call in the session. Tasks it spawned through [`spawn`] are aborted when it
+    /// ends; its session-scoped entries stay for the session's next calls.
+    pub(crate) async fn call<F: Future>(&self, call: F) -> Served<F::Output> {
+        let active = Arc::new(ActiveRun {
+            session: Arc::clone(&self.session.inner),
+            detector: Arc::clone(&self.detector),
+            resources: Arc::clone(&self.resources),
+            caches: Arc::clone(&self.caches),
+            halted: OnceLock::new(),
+            halt: Notify::new(),
+            spawned: Mutex::new(Vec::new()),
+            noted: Some(Mutex::new(Vec::new())),
+        });
+        let outcome = CURRENT
+            .scope(Arc::clone(&active), async {
+                tokio::select! {
+                    biased;
+                    error = active.halted() => Served::Halted(error),
+                    output = call => Served::Done {
+                        output,
+                        noted: active.noted.as_ref().map(|noted| std::mem::take(&mut *noted.lock())).unwrap_or_default(),
+                    },
+                }
+            })
+            .await;
+        active.abort_spawned();
+        outcome
     }
 }
 

@@ -194,8 +194,27 @@ impl Tool {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        self.read_through(key, resources, |_| async { body().await.map_err(Arc::new) })
-            .await
+        self.read_with(key, resources, body, |_| true).await
+    }
+
+    /// [`try_read`](Self::try_read), where `failed` tells which errors are failures for
+    /// retry-storm detection (an MCP tool's result that needs another round trip is not
+    /// cached, and is no failure either).
+    pub(crate) async fn read_with<K, V, E, F>(
+        &'static self,
+        key: K,
+        resources: &[Cow<'_, str>],
+        body: impl FnOnce() -> F,
+        failed: fn(&E) -> bool,
+    ) -> Result<V, Arc<E>>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let load = |_: &K| async { body().await.map_err(Arc::new) };
+        self.read_through(key, resources, load, failed).await
     }
 
     /// [`try_read`](Self::try_read) for a tool with `shared = true`: on a miss here, the
@@ -215,10 +234,8 @@ impl Tool {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        self.read_through(key, resources, |key: &K| {
-            self.through_fleet(fleet, key.clone(), resources, body)
-        })
-        .await
+        let load = |key: &K| self.through_fleet(fleet, key.clone(), resources, body);
+        self.read_through(key, resources, load, |_| true).await
     }
 
     /// [`try_read_shared`](Self::try_read_shared) with an infallible body.
@@ -243,12 +260,14 @@ impl Tool {
     }
 
     /// A read: a hit, or `load` (given the arguments, on a miss only) shared by every
-    /// concurrent caller of these arguments in this scope.
+    /// concurrent caller of these arguments in this scope. `failed` tells which of its errors
+    /// are failures, for retry-storm detection.
     async fn read_through<K, V, E, L, Fut>(
         &'static self,
         key: K,
         resources: &[Cow<'_, str>],
         load: L,
+        failed: fn(&E) -> bool,
     ) -> Result<V, Arc<E>>
     where
         K: KeyPart,
@@ -281,7 +300,7 @@ impl Tool {
                     // The load's own error, shared by the callers coalesced on it.
                     .map_err(Arc::unwrap_or_clone);
                 if let Some(run) = signature.and(session::current()) {
-                    run.record_outcome(signature, loaded.is_err());
+                    run.record_outcome(signature, loaded.as_ref().is_err_and(|e| failed(e)));
                 }
                 loaded.map(|tagged| tagged.value)
             }
@@ -348,7 +367,12 @@ impl Tool {
         let signature = run
             .filter(|run| run.detects())
             .map(|_| self.signature(&key));
-        let verdict = run.map_or(Verdict::Proceed, |run| run.check(self.spec.name, signature));
+        // Resolved before the call is recorded: a repeat whose version moved is progress.
+        let nodes = self.nodes(run, resources);
+        let version = nodes.version();
+        let verdict = run.map_or(Verdict::Proceed, |run| {
+            run.check(self.spec.name, signature, Some(version))
+        });
         if let Verdict::Halt = verdict {
             return Lookup::Halt;
         }
@@ -356,8 +380,7 @@ impl Tool {
             count(run, Event::Miss);
             return Lookup::Uncached(key);
         };
-        let nodes = self.nodes(run, resources);
-        let key = (key, nodes.version());
+        let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
         if let Some(hit) = get_uncounted(&cache, &key) {
             count(run, Event::Hit);
@@ -394,7 +417,7 @@ impl Tool {
         let run = run.as_deref();
         if let Some(run) = run {
             let signature = run.detects().then_some(signature);
-            match run.check(self.spec.name, signature) {
+            match run.check(self.spec.name, signature, None) {
                 Verdict::Proceed => {}
                 // A mutation has no cached value to return instead.
                 Verdict::ShortCircuit(detection) => {
