@@ -76,7 +76,7 @@ pub(crate) struct Options {
     pub(crate) maxsize: u64,
     pub(crate) skip_args: WithSpan<usize>,
     pub(crate) key: Option<Expr>,
-    pub(crate) result: Option<bool>,
+    pub(crate) result: Option<WithSpan<bool>>,
     /// `None`: the runtime's default engine.
     pub(crate) engine: Option<Engine>,
     /// Whether results live in the installed fleet's shared tier too.
@@ -115,7 +115,12 @@ impl Options {
                 }
                 "maxsize" => options.maxsize = args::integer(option, &value, 1024)?,
                 "skip_args" => options.skip_args = args::skip_args(&value)?,
-                "result" => options.result = Some(args::boolean(option, &value)?),
+                "result" => {
+                    options.result = Some(WithSpan {
+                        value: args::boolean(option, &value)?,
+                        span: value.span(),
+                    });
+                }
                 "engine" => options.engine = Some(Engine::parse(&value)?),
                 "shared" => {
                     options.shared = Some(WithSpan {

@@ -8,12 +8,19 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::ItemFn;
 
 use crate::attr::{Kind, Options, Scope};
+use crate::mcp::{self, McpPlan};
 use crate::validate::{Template, template};
 
-/// Entry point of both attributes.
+/// Entry point of both attributes: an rmcp `#[tool]` method, or any other `async fn`.
 pub(crate) fn tool(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     tokens::expand_fn(kind.name(), args, item, |args, item| {
         let options = Options::from_args(kind, args)?;
+        if let Some(index) = mcp::tool_attribute(item) {
+            return Ok(McpPlan::new(kind, item, options, index)?.expand(item));
+        }
+        if let Some(error) = mcp::below_tool(kind, item) {
+            return Err(error);
+        }
         Ok(Plan::new(kind, item, options)?.expand(item))
     })
 }
@@ -105,7 +112,9 @@ impl Plan {
     }
 
     fn result(&self) -> bool {
-        self.options.result.unwrap_or(self.analysis.returns_result)
+        self.options
+            .result
+            .map_or(self.analysis.returns_result, |result| result.value)
     }
 
     // Input:  `#[agent_cache(resource = "cart:{user_id}")] async fn get_cart(user_id: &str) -> Cart { body }`

@@ -32,6 +32,7 @@
 
 mod attr;
 mod expand;
+mod mcp;
 mod validate;
 
 use proc_macro::TokenStream;

@@ -138,6 +138,8 @@ mod detector;
 mod fleet;
 mod metrics;
 mod resource;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod session;
 mod tool;
 
@@ -158,6 +160,16 @@ pub mod __private {
         borrowed_key_part, fleet_borrowed_key_part, fleet_key_part, key_part, unshare,
     };
     pub use cache_core::Engine;
+
+    /// What the expansions of rmcp tools reach.
+    #[cfg(feature = "rmcp")]
+    pub mod rmcp {
+        pub use crate::rmcp::arguments::{Arguments, ToolParameters, arguments};
+        pub use crate::rmcp::call::{
+            Failed, ToolOutput, ViaConversion, ViaNothing, ViaResult, mutate, read, read_json,
+            read_json_result,
+        };
+    }
 
     /// An invalidator argument, as it joins the call's loop signature.
     #[diagnostic::on_unimplemented(

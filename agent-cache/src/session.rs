@@ -174,6 +174,12 @@ impl AgentCacheSessionBuilder {
         self
     }
 
+    /// The id given to the template, if any.
+    #[cfg(feature = "rmcp")]
+    pub(crate) fn given_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
     /// Builds the session.
     pub fn build(self) -> AgentCacheSession {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -529,6 +535,10 @@ impl ServedSession {
 
     pub(crate) fn session(&self) -> &AgentCacheSession {
         &self.session
+    }
+
+    pub(crate) fn on_loop(&self) -> OnLoop {
+        self.session.inner.on_loop
     }
 
     /// Runs one call in the session. Tasks it spawned through [`spawn`] are aborted when it

@@ -151,6 +151,12 @@ impl Tool {
         }
     }
 
+    /// The tool's name, as loop reports give it.
+    #[cfg(feature = "rmcp")]
+    pub(crate) fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
     /// Identifies calls of this tool with these arguments, for loop detection.
     fn signature<A: Hash + ?Sized>(&'static self, arguments: &A) -> u64 {
         let mut hasher = CallHasher::default();
