@@ -147,10 +147,12 @@ impl McpPlan {
                 if let FnArg::Typed(typed_arg) = &mut sig.inputs[*index] {
                     typed_arg.pat = Box::new(syn::parse_quote!(#params));
                 }
+                // Located at the type, so that a missing `Serialize` is reported there.
+                let at_type = located(&params, ty.span());
                 let value = if *typed {
-                    quote!(&#params.0)
+                    quote_spanned!(ty.span()=> &#at_type.0)
                 } else {
-                    quote!(&#params)
+                    quote_spanned!(ty.span()=> &#at_type)
                 };
                 (
                     quote!(let #pattern = #params;),
@@ -177,7 +179,11 @@ impl McpPlan {
                     }
                     Returned::Other => quote_spanned!(returns=> #runtime::rmcp::read),
                 };
-                quote!(#read(&#tool, #arguments, &#resources, move || #body).await)
+                let check = output_check(&runtime, &item.sig.output);
+                quote! {
+                    #check
+                    #read(&#tool, #arguments, &#resources, move || #body).await
+                }
             }
             Kind::Invalidator => {
                 let failed = failed(&runtime, &item.sig.output);
@@ -242,6 +248,7 @@ impl McpPlan {
                         let field = Ident::new(&field.to_string(), declared.span());
                         quote_spanned!(declared.span()=> .#field)
                     });
+                    let params = located(params, declared.span());
                     quote_spanned!(declared.span()=> #params.0 #(#path)*)
                 });
                 quote_spanned! {declared.span()=>
@@ -249,6 +256,27 @@ impl McpPlan {
                 }
             })
             .collect()
+    }
+}
+
+/// A binding of the expansion's, with its hygiene, reported at `span`.
+fn located(binding: &Ident, span: Span) -> Ident {
+    Ident::new(&binding.to_string(), binding.span().located_at(span))
+}
+
+// Input:  `-> CartView`
+// Output: `let _ = ::agent_cache::__private::rmcp::output::<CartView>;`
+/// Checks that a read's result can be cached, where its type is written, so that a result
+/// that is not `Clone` is reported at the return type. `Json` results are cached by their
+/// `T`, and an `impl Trait` cannot be named: for those the call reports it.
+fn output_check(runtime: &TokenStream, output: &ReturnType) -> TokenStream {
+    match (output, returned(output)) {
+        (ReturnType::Type(_, ty), Returned::Other)
+            if !mentions(ty.to_token_stream(), |ident| ident == "impl") =>
+        {
+            quote_spanned!(ty.span()=> let _ = #runtime::rmcp::output::<#ty>;)
+        }
+        _ => TokenStream::new(),
     }
 }
 

@@ -166,8 +166,8 @@ pub mod __private {
     pub mod rmcp {
         pub use crate::rmcp::arguments::{Arguments, ToolParameters, arguments};
         pub use crate::rmcp::call::{
-            Failed, ToolOutput, ViaConversion, ViaNothing, ViaResult, mutate, read, read_json,
-            read_json_result,
+            Failed, ToolOutput, ViaConversion, ViaNothing, ViaResult, mutate, output, read,
+            read_json, read_json_result,
         };
     }
 

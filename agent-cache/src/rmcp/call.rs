@@ -46,6 +46,9 @@ pub trait ToolOutput: IntoCallToolResult + Clone + Send + Sync + 'static {}
 
 impl<T: IntoCallToolResult + Clone + Send + Sync + 'static> ToolOutput for T {}
 
+/// Names a cached tool's result type where the expansion checks it is a [`ToolOutput`].
+pub fn output<R: ToolOutput>() {}
+
 /// What a tool's result is, for the cache and for retry-storm detection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {

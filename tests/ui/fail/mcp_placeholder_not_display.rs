@@ -1,0 +1,24 @@
+use agent_cache::agent_cache;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{schemars, tool, tool_router};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, Serialize, schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
+struct CartArgs {
+    user_ids: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Shop;
+
+#[tool_router]
+impl Shop {
+    #[agent_cache(resource = "cart:{user_ids}")]
+    #[tool(description = "Several carts")]
+    async fn get_carts(&self, Parameters(args): Parameters<CartArgs>) -> String {
+        args.user_ids.join(",")
+    }
+}
+
+fn main() {}
