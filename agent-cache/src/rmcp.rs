@@ -151,6 +151,8 @@
 
 pub(crate) mod arguments;
 pub(crate) mod call;
+#[allow(deprecated)]
+mod delegate;
 mod guard;
 mod report;
 

@@ -1,8 +1,9 @@
 //! Runnable examples of the workspace (`examples/examples/`), the agent scenarios they share,
-//! and the live [`dashboard`].
+//! the live [`dashboard`] and the [`mcp`] server.
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 pub mod dashboard;
+pub mod mcp;
 pub mod scenarios;
 
 use scenarios::{Marker, Report};

@@ -2,20 +2,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use cache_core::AsyncCache;
 use parking_lot::Mutex;
-use rmcp::ErrorData;
-use rmcp::model::{
-    CallToolRequestParams, ClientRequest, ProtocolVersion, RequestMetaObject, ServerResult,
-};
-use rmcp::service::{
-    MaybeSendFuture, NotificationContext, RequestContext, RoleServer, Service, ServiceRole,
-};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, RequestMetaObject};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
 
 use super::call::{self, CallContext};
 use super::report;
@@ -58,7 +53,7 @@ pub fn guard<S>(server: S, sessions: AgentCacheSessionBuilder) -> Guard<S> {
 /// and run-id sessions but each is a connection of its own, so a factory that clones one
 /// guard per HTTP session gives each session its own agent session.
 pub struct Guard<S> {
-    inner: S,
+    pub(super) inner: S,
     config: Arc<Config>,
     state: Arc<State>,
     /// This connection's session, made on its first tool call.
@@ -219,39 +214,31 @@ impl<S> Guard<S> {
         session
     }
 
-    /// Serves a request: a tool call in its client's session, anything else as the server
-    /// would.
-    async fn serve(
+    /// A tool call, in its client's session.
+    pub(super) async fn guarded_call(
         &self,
-        request: ClientRequest,
+        params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<ServerResult, ErrorData>
+    ) -> Result<CallToolResponse, ErrorData>
     where
-        S: Service<RoleServer>,
+        S: ServerHandler,
     {
-        let ClientRequest::CallToolRequest(call) = &request else {
-            return self.inner.handle_request(request, context).await;
-        };
         let partition = self.partition(&context);
-        let session = self.session_for(&call.params, &context, &partition).await;
+        let session = self.session_for(&params, &context, &partition).await;
         let call = CallContext {
             partition,
-            continuation: call.params.input_responses.is_some()
-                || call.params.request_state.is_some(),
+            continuation: params.input_responses.is_some() || params.request_state.is_some(),
         };
-        let legacy_peer = context
-            .protocol_version()
-            .is_none_or(|version| version.as_str() < ProtocolVersion::V_2026_07_28.as_str());
         let served = session
-            .call(call::scoped(call, self.inner.handle_request(request, context)))
+            .call(call::scoped(call, self.inner.call_tool(params, context)))
             .await;
         match served {
             Served::Done {
-                output: Ok(ServerResult::CallToolResult(mut result)),
+                output: Ok(CallToolResponse::Complete(mut result)),
                 noted,
             } if !noted.is_empty() => {
                 report::note(&mut result, &noted, session.on_loop(), session.session().id());
-                Ok(ServerResult::CallToolResult(result))
+                Ok(CallToolResponse::Complete(result))
             }
             Served::Done { output, .. } => output,
             Served::Halted(error) => {
@@ -262,39 +249,9 @@ impl<S> Guard<S> {
                     kind = %error.kind(),
                     "a loop reached the client as a tool error"
                 );
-                let mut result = ServerResult::CallToolResult(report::halted(&error));
-                if legacy_peer {
-                    result.strip_result_type_for_legacy_peer();
-                }
-                Ok(result)
+                Ok(CallToolResponse::Complete(report::halted(&error)))
             }
         }
-    }
-}
-
-impl<S: Service<RoleServer>> Service<RoleServer> for Guard<S> {
-    fn handle_request(
-        &self,
-        request: <RoleServer as ServiceRole>::PeerReq,
-        context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ServerResult, ErrorData>> + MaybeSendFuture + '_ {
-        self.serve(request, context)
-    }
-
-    fn handle_notification(
-        &self,
-        notification: <RoleServer as ServiceRole>::PeerNot,
-        context: NotificationContext<RoleServer>,
-    ) -> impl Future<Output = Result<(), ErrorData>> + MaybeSendFuture + '_ {
-        self.inner.handle_notification(notification, context)
-    }
-
-    fn get_info(&self) -> <RoleServer as ServiceRole>::Info {
-        self.inner.get_info()
-    }
-
-    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
-        self.inner.supported_protocol_versions()
     }
 }
 
