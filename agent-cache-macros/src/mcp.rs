@@ -145,7 +145,7 @@ impl McpPlan {
                 ty,
             } => {
                 if let FnArg::Typed(typed_arg) = &mut sig.inputs[*index] {
-                    typed_arg.pat = Box::new(syn::parse_quote!(#params));
+                    *typed_arg.pat = syn::parse_quote!(#params);
                 }
                 // Located at the type, so that a missing `Serialize` is reported there.
                 let at_type = located(&params, ty.span());

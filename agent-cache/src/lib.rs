@@ -102,7 +102,10 @@
 //! `#[agent_cache]` or `#[agent_invalidator]` tool is recorded before it runs, cache hits
 //! included, by a [`LoopDetector`]:
 //!
-//! - **repeat**: the same tool with the same arguments more than `max_tool_repeats` times;
+//! - **repeat**: the same tool with the same arguments more than `max_tool_repeats` times.
+//!   Repeats are progress-aware: a read repeated after its resources were invalidated (the
+//!   agent reads its cart again after adding to it) is progress and does not count; with
+//!   nothing changed it does;
 //! - **depth**: more than `max_execution_depth` calls;
 //! - **cycle**: the last calls repeat a cycle of two or more distinct calls twice (A, B, A,
 //!   B; A, B, C, A, B, C), up to `max_cycle_len` calls long (default 10), reported as
@@ -125,6 +128,13 @@
 //! invalidation, or queued it when Redis cannot be reached. Session-scope invalidations stay
 //! in their process. A process that loses the fleet drops every tool result it cached, in
 //! O(1), and keeps new ones at most the fleet's staleness bound until it hears it again.
+//!
+//! # MCP servers
+//!
+//! With the `rmcp` feature, the same attributes stack above rmcp's `#[tool]` in a
+//! `#[tool_router]` impl, and `agent_cache::rmcp::guard` gives each MCP client its own
+//! session: see the `agent_cache::rmcp` module. Without the feature nothing of rmcp is
+//! compiled.
 //!
 //! # Observability
 //!

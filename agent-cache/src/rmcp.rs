@@ -60,7 +60,10 @@
 //!
 //! // Any MCP client; here an rmcp client in the same process.
 //! let (server_io, client_io) = tokio::io::duplex(64 * 1024);
-//! tokio::spawn(async move { server.serve(server_io).await?.waiting().await });
+//! tokio::spawn(async move {
+//!     let running = server.serve(server_io).await.expect("the server starts");
+//!     running.waiting().await
+//! });
 //! let client = ().serve(client_io).await?;
 //!
 //! let cart = |user: &str| {

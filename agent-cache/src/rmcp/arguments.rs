@@ -1,10 +1,8 @@
 //! [`Arguments`]: a tool call's parameters as canonical JSON, the key of an MCP read.
 
 use std::fmt;
-use std::fmt::Write as _;
 
 use serde::Serialize;
-use serde_json::Value;
 
 /// A tool call's parameters as canonical JSON (object keys sorted, no whitespace), so that
 /// two calls with equal parameters have equal keys however their maps were ordered.
@@ -48,55 +46,24 @@ impl<T: Serialize + ?Sized> ToolParameters for T {}
 
 /// The canonical JSON of `parameters`.
 pub fn arguments<P: ToolParameters + ?Sized>(parameters: &P) -> Arguments {
-    let json = serde_json::to_value(parameters)
-        .ok()
-        .and_then(|value| canonical(&value));
-    if json.is_none() {
-        tracing::debug!(
-            target: "agent_cache",
-            parameters = std::any::type_name::<P>(),
-            "parameters that cannot be serialized to JSON: the call runs uncached"
-        );
-    }
-    Arguments(json.map(String::into_boxed_str))
-}
-
-/// `value` as compact JSON with every object's keys sorted.
-fn canonical(value: &Value) -> Option<String> {
-    let mut out = String::new();
-    write(value, &mut out).ok()?;
-    Some(out)
-}
-
-fn write(value: &Value, out: &mut String) -> fmt::Result {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                // A `Value::String`'s `Display` is the escaped JSON string.
-                write!(out, "{}:", Value::String(key.clone()))?;
-                write(value, out)?;
-            }
-            out.push('}');
+    let json = serde_json::to_value(parameters).and_then(|mut value| {
+        // A no-op unless serde_json's `preserve_order` is on somewhere in the build: its
+        // objects are sorted maps otherwise, which serialize with their keys in order.
+        value.sort_all_objects();
+        serde_json::to_string(&value)
+    });
+    match json {
+        Ok(json) => Arguments(Some(json.into_boxed_str())),
+        Err(error) => {
+            tracing::debug!(
+                target: "agent_cache",
+                parameters = std::any::type_name::<P>(),
+                %error,
+                "parameters that cannot be serialized to JSON: the call runs uncached"
+            );
+            Arguments(None)
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(item, out)?;
-            }
-            out.push(']');
-        }
-        scalar => write!(out, "{scalar}")?,
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -28,8 +28,8 @@ tokio::task_local! {
 }
 
 /// Runs `call` as the tools/call request described by `context`.
-pub(crate) async fn scoped<F: Future>(context: CallContext, call: F) -> F::Output {
-    CALL.scope(context, call).await
+pub(crate) fn scoped<F: Future>(context: CallContext, call: F) -> impl Future<Output = F::Output> {
+    CALL.scope(context, call)
 }
 
 /// What a cached rmcp tool returns: anything rmcp turns into a tool result, cloned to serve
