@@ -88,7 +88,9 @@ impl McpPlan {
         for resource in &options.resources {
             match field_template(resource, &item.sig.ident) {
                 Ok(template) => {
-                    if !template.fields.is_empty() && !matches!(source, Source::Param { typed: true, .. }) {
+                    if !template.fields.is_empty()
+                        && !matches!(source, Source::Param { typed: true, .. })
+                    {
                         errors.push(syn::Error::new(
                             resource.span(),
                             format!(
@@ -298,7 +300,9 @@ fn returned(output: &ReturnType) -> Returned {
     match last_segment(ty) {
         Some((name, _)) if name == "Json" => Returned::Json,
         Some((name, Some(args))) if name == "Result" => match args.first() {
-            Some(GenericArgument::Type(ok)) if last_segment(ok).is_some_and(|(n, _)| n == "Json") => {
+            Some(GenericArgument::Type(ok))
+                if last_segment(ok).is_some_and(|(n, _)| n == "Json") =>
+            {
                 Returned::JsonResult
             }
             _ => Returned::Other,

@@ -416,7 +416,9 @@ impl ActiveRun {
             return Verdict::Proceed;
         };
         count(Some(self), Event::Detection(detection.kind));
-        if let (Some(noted), OnLoop::Warn | OnLoop::ShortCircuit) = (&self.noted, self.session.on_loop) {
+        if let (Some(noted), OnLoop::Warn | OnLoop::ShortCircuit) =
+            (&self.noted, self.session.on_loop)
+        {
             noted.lock().push(detection.clone());
         }
         match self.session.on_loop {

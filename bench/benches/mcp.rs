@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use agent_cache::{AgentCacheSession, OnLoop, agent_cache};
 use criterion::{Criterion, criterion_group};
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::{RoleClient, RoleServer, RunningService, Service};
-use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 
@@ -192,12 +192,18 @@ fn mcp(c: &mut Criterion) {
     let mut group = c.benchmark_group("mcp_call");
     // The rows take turns, so that a change in the machine's load falls on both.
     for round in 1..=2 {
-        group.bench_function(format!("bare server, no caching layer (round {round})"), |b| {
-            b.iter_custom(|iters| time_calls(&runtime, &bare, &cart, iters));
-        });
-        group.bench_function(format!("guarded server, cached tool, a hit (round {round})"), |b| {
-            b.iter_custom(|iters| time_calls(&runtime, &guarded, &cart, iters));
-        });
+        group.bench_function(
+            format!("bare server, no caching layer (round {round})"),
+            |b| {
+                b.iter_custom(|iters| time_calls(&runtime, &bare, &cart, iters));
+            },
+        );
+        group.bench_function(
+            format!("guarded server, cached tool, a hit (round {round})"),
+            |b| {
+                b.iter_custom(|iters| time_calls(&runtime, &guarded, &cart, iters));
+            },
+        );
     }
     group.finish();
 
@@ -227,7 +233,12 @@ fn callgrind(row: &str, calls: u64) {
         .unwrap();
     let (client, params) = runtime.block_on(async {
         let cart = params("get_cart", serde_json::json!({ "user_id": "u1" }));
-        let hits = |n: u32| params("read_cart", serde_json::json!({ "user_id": "u1", "hits": n }));
+        let hits = |n: u32| {
+            params(
+                "read_cart",
+                serde_json::json!({ "user_id": "u1", "hits": n }),
+            )
+        };
         match row {
             "bare" => (connect(bare()).await, cart),
             "guarded" => (connect(cached()).await, cart),

@@ -25,13 +25,17 @@ async fn main() -> ExitCode {
     };
     let server = mcp::guard(options.limits);
     let served = if options.http {
-        let listener = match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("cannot listen on 127.0.0.1:{}: {error} (try --port N)", options.port);
-                return ExitCode::FAILURE;
-            }
-        };
+        let listener =
+            match tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    eprintln!(
+                        "cannot listen on 127.0.0.1:{}: {error} (try --port N)",
+                        options.port
+                    );
+                    return ExitCode::FAILURE;
+                }
+            };
         match listener.local_addr() {
             // On stdout, so that a process that started the server can read the address.
             Ok(address) => println!("MCP server (streamable HTTP) at {}", mcp::endpoint(address)),

@@ -204,10 +204,18 @@ impl rmcp::ServerHandler for ScenarioTools {}
 #[tool_router]
 impl ScenarioTools {
     #[agent_cache(resource = "cart:{user_id}", ttl = 120)]
-    #[tool(description = "E-commerce: the user's cart (cached; invalidated by add_to_cart and checkout)")]
+    #[tool(
+        description = "E-commerce: the user's cart (cached; invalidated by add_to_cart and checkout)"
+    )]
     async fn get_cart(&self, Parameters(args): Parameters<UserArgs>) -> Json<Cart> {
         let request = self.backend.request().await;
-        let items = self.backend.carts.lock().get(&args.user_id).cloned().unwrap_or_default();
+        let items = self
+            .backend
+            .carts
+            .lock()
+            .get(&args.user_id)
+            .cloned()
+            .unwrap_or_default();
         Json(Cart {
             total_cents: 99_900 * items.len() as u64,
             user_id: args.user_id,
@@ -223,7 +231,10 @@ impl ScenarioTools {
         Parameters(args): Parameters<ProductArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         let request = self.backend.request().await;
-        text(format!("{}: $999.00 (backend request #{request})", args.product_id))
+        text(format!(
+            "{}: $999.00 (backend request #{request})",
+            args.product_id
+        ))
     }
 
     #[agent_invalidator(resource = "cart:{user_id}")]
@@ -272,7 +283,10 @@ impl ScenarioTools {
         let request = self.backend.request().await;
         let status = self.backend.tickets.lock().get(&args.ticket_id).cloned();
         let status = status.unwrap_or_else(|| "open".to_owned());
-        text(format!("{}: {status} (backend request #{request})", args.ticket_id))
+        text(format!(
+            "{}: {status} (backend request #{request})",
+            args.ticket_id
+        ))
     }
 
     #[agent_invalidator(resource = "ticket:{ticket_id}", scope = "session")]
@@ -327,8 +341,16 @@ impl ScenarioTools {
         Parameters(args): Parameters<ItemArgs>,
     ) -> Result<CallToolResult, ErrorData> {
         let request = self.backend.request().await;
-        let units = *self.backend.stock.lock().entry(args.item_id.clone()).or_insert(100);
-        text(format!("{}: {units} in stock (backend request #{request})", args.item_id))
+        let units = *self
+            .backend
+            .stock
+            .lock()
+            .entry(args.item_id.clone())
+            .or_insert(100);
+        text(format!(
+            "{}: {units} in stock (backend request #{request})",
+            args.item_id
+        ))
     }
 
     #[agent_invalidator(resource = "stock:{item_id}")]
@@ -391,7 +413,10 @@ pub async fn serve_stdio(server: Guard<ScenarioTools>) -> std::io::Result<()> {
 /// Serves `server` over streamable HTTP at `/mcp` on `listener`: legacy clients get a
 /// session each (`Mcp-Session-Id`), 2026-07-28 clients are served statelessly (and keep a
 /// session across calls by a run id in `_meta`).
-pub async fn serve_http(listener: TcpListener, server: Guard<ScenarioTools>) -> std::io::Result<()> {
+pub async fn serve_http(
+    listener: TcpListener,
+    server: Guard<ScenarioTools>,
+) -> std::io::Result<()> {
     let service = StreamableHttpService::new(
         // One guard clone per legacy session (or per stateless request): each is a client.
         move || Ok(server.clone()),

@@ -31,7 +31,15 @@ fn example(args: &[&str]) -> Command {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     Command::new(env!("CARGO")).configure(|command| {
         command
-            .args(["run", "--quiet", "--package", "examples", "--example", "mcp_server", "--"])
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "examples",
+                "--example",
+                "mcp_server",
+                "--",
+            ])
             .args(args)
             .current_dir(&workspace);
     })
@@ -40,7 +48,9 @@ fn example(args: &[&str]) -> Command {
 /// The example served over stdio to rmcp's child-process client.
 async fn stdio_client() -> Client {
     let transport = TokioChildProcess::new(example(&[])).expect("cargo runs");
-    within(().serve(transport)).await.expect("the client connects")
+    within(().serve(transport))
+        .await
+        .expect("the client connects")
 }
 
 /// The example serving HTTP on a port the system picks, and its endpoint.
@@ -76,7 +86,9 @@ async fn http_server() -> HttpServer {
 /// A legacy client (initialize, then an `Mcp-Session-Id` session).
 async fn legacy_client(endpoint: &str) -> Client {
     let transport = StreamableHttpClientTransport::from_uri(endpoint.to_owned());
-    within(().serve(transport)).await.expect("the client connects")
+    within(().serve(transport))
+        .await
+        .expect("the client connects")
 }
 
 /// A 2026-07-28 client: no initialize, no session, per-request metadata.
@@ -108,7 +120,9 @@ fn in_run(mut params: CallToolRequestParams, run: &str) -> CallToolRequestParams
 }
 
 async fn call(client: &Client, params: CallToolRequestParams) -> CallToolResult {
-    within(client.call_tool(params)).await.expect("a tool result")
+    within(client.call_tool(params))
+        .await
+        .expect("a tool result")
 }
 
 fn text_of(result: &CallToolResult) -> String {
@@ -144,7 +158,12 @@ async fn over_stdio_the_scenarios_are_cached_invalidated_and_their_loops_stopped
     let client = stdio_client().await;
 
     let tools = within(client.list_all_tools()).await.unwrap();
-    assert_eq!(tools.len(), 12, "{:?}", tools.iter().map(|t| &t.name).collect::<Vec<_>>());
+    assert_eq!(
+        tools.len(),
+        12,
+        "{:?}",
+        tools.iter().map(|t| &t.name).collect::<Vec<_>>()
+    );
     let read_only = |name: &str| {
         let tool = tools.iter().find(|tool| tool.name == name).unwrap();
         tool.annotations.as_ref().and_then(|a| a.read_only_hint)
@@ -157,20 +176,49 @@ async fn over_stdio_the_scenarios_are_cached_invalidated_and_their_loops_stopped
     let first = call(&client, cart()).await;
     let hit = call(&client, cart()).await;
     assert_eq!(request_of(&hit), request_of(&first), "a hit");
-    call(&client, params("add_to_cart", json!({ "user_id": "u1", "product_id": "laptop" }))).await;
+    call(
+        &client,
+        params(
+            "add_to_cart",
+            json!({ "user_id": "u1", "product_id": "laptop" }),
+        ),
+    )
+    .await;
     let after = call(&client, cart()).await;
-    assert!(request_of(&after) > request_of(&first), "fetched after the write");
-    assert_eq!(after.structured_content.as_ref().unwrap()["items"], json!(["laptop"]));
+    assert!(
+        request_of(&after) > request_of(&first),
+        "fetched after the write"
+    );
+    assert_eq!(
+        after.structured_content.as_ref().unwrap()["items"],
+        json!(["laptop"])
+    );
     let order = call(&client, params("checkout", json!({ "user_id": "u1" }))).await;
-    assert!(text_of(&order).contains("placed the order of 1 item(s)"), "{order:?}");
+    assert!(
+        text_of(&order).contains("placed the order of 1 item(s)"),
+        "{order:?}"
+    );
     let emptied = call(&client, cart()).await;
-    assert_eq!(emptied.structured_content.as_ref().unwrap()["items"], json!([]));
+    assert_eq!(
+        emptied.structured_content.as_ref().unwrap()["items"],
+        json!([])
+    );
 
     // 2. Support: a session-scoped read, invalidated in the session.
     let ticket = || params("get_ticket", json!({ "ticket_id": "T-100" }));
     let open = call(&client, ticket()).await;
-    assert_eq!(request_of(&call(&client, ticket()).await), request_of(&open));
-    call(&client, params("update_ticket", json!({ "ticket_id": "T-100", "status": "in_progress" }))).await;
+    assert_eq!(
+        request_of(&call(&client, ticket()).await),
+        request_of(&open)
+    );
+    call(
+        &client,
+        params(
+            "update_ticket",
+            json!({ "ticket_id": "T-100", "status": "in_progress" }),
+        ),
+    )
+    .await;
     assert!(text_of(&call(&client, ticket()).await).starts_with("T-100: in_progress"));
 
     // 3. Research: the fourth identical search is stopped (max_tool_repeats = 3).
@@ -194,10 +242,18 @@ async fn over_stdio_the_scenarios_are_cached_invalidated_and_their_loops_stopped
     assert!(is_loop(&call(&client, check()).await, "cycle"));
 
     // 5. Payment: three failures, then the retry storm is stopped before a fourth charge.
-    let charge = || params("charge_payment", json!({ "order_id": "ORD-1", "amount": 99.99 }));
+    let charge = || {
+        params(
+            "charge_payment",
+            json!({ "order_id": "ORD-1", "amount": 99.99 }),
+        )
+    };
     for _ in 0..3 {
         let failed = call(&client, charge()).await;
-        assert!(text_of(&failed).starts_with("payment gateway timeout"), "{failed:?}");
+        assert!(
+            text_of(&failed).starts_with("payment gateway timeout"),
+            "{failed:?}"
+        );
     }
     let storm = call(&client, charge()).await;
     assert!(is_loop(&storm, "retry storm"), "{storm:?}");
@@ -211,12 +267,19 @@ async fn over_stdio_the_scenarios_are_cached_invalidated_and_their_loops_stopped
 #[tokio::test]
 async fn over_http_each_legacy_session_is_a_client_of_its_own() {
     let server = http_server().await;
-    let (a, b) = (legacy_client(&server.endpoint).await, legacy_client(&server.endpoint).await);
+    let (a, b) = (
+        legacy_client(&server.endpoint).await,
+        legacy_client(&server.endpoint).await,
+    );
 
     // Session-scoped entries: B never gets A's.
     let ticket = || params("get_ticket", json!({ "ticket_id": "T-7" }));
     let a1 = call(&a, ticket()).await;
-    assert_eq!(request_of(&call(&a, ticket()).await), request_of(&a1), "a hit in A's session");
+    assert_eq!(
+        request_of(&call(&a, ticket()).await),
+        request_of(&a1),
+        "a hit in A's session"
+    );
     let b1 = call(&b, ticket()).await;
     assert_ne!(request_of(&b1), request_of(&a1), "B fetched its own");
 
@@ -251,19 +314,32 @@ async fn over_sessionless_http_a_run_id_in_meta_keeps_one_session_across_calls()
 
     // With a run id, the calls of the run are one session.
     for _ in 0..3 {
-        assert_eq!(call(&client, in_run(search(), "run-1")).await.is_error, Some(false));
+        assert_eq!(
+            call(&client, in_run(search(), "run-1")).await.is_error,
+            Some(false)
+        );
     }
     let looped = call(&client, in_run(search(), "run-1")).await;
     assert!(is_loop(&looped, "repeat"), "{looped:?}");
     assert_eq!(loop_report(&looped).unwrap()["session"], json!("run:run-1"));
     let other_run = call(&client, in_run(search(), "run-2")).await;
-    assert_eq!(other_run.is_error, Some(false), "another run: {other_run:?}");
+    assert_eq!(
+        other_run.is_error,
+        Some(false),
+        "another run: {other_run:?}"
+    );
 
     // A run's session-scoped entries span its calls, and no other run sees them.
     let ticket = || params("get_ticket", json!({ "ticket_id": "T-9" }));
     let cached = call(&client, in_run(ticket(), "run-3")).await;
-    assert_eq!(request_of(&call(&client, in_run(ticket(), "run-3")).await), request_of(&cached));
-    assert_ne!(request_of(&call(&client, in_run(ticket(), "run-4")).await), request_of(&cached));
+    assert_eq!(
+        request_of(&call(&client, in_run(ticket(), "run-3")).await),
+        request_of(&cached)
+    );
+    assert_ne!(
+        request_of(&call(&client, in_run(ticket(), "run-4")).await),
+        request_of(&cached)
+    );
     client.cancel().await.unwrap();
 }
 
@@ -279,7 +355,8 @@ async fn over_http_a_guard_partitioned_by_a_header_never_serves_one_user_another
             HeaderName::from_static("x-user"),
             HeaderValue::from_static(user),
         )]);
-        let config = StreamableHttpClientTransportConfig::with_uri(endpoint.clone()).custom_headers(headers);
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(endpoint.clone()).custom_headers(headers);
         ().serve(StreamableHttpClientTransport::from_config(config))
     };
     let alice = within(as_user("alice")).await.unwrap();
@@ -288,9 +365,21 @@ async fn over_http_a_guard_partitioned_by_a_header_never_serves_one_user_another
 
     let alices = call(&alice, cart()).await;
     let bobs = call(&bob, cart()).await;
-    assert_ne!(request_of(&bobs), request_of(&alices), "bob is not served alice's entry");
-    assert_eq!(request_of(&call(&alice, cart()).await), request_of(&alices), "alice's own hit");
-    assert_eq!(request_of(&call(&bob, cart()).await), request_of(&bobs), "bob's own hit");
+    assert_ne!(
+        request_of(&bobs),
+        request_of(&alices),
+        "bob is not served alice's entry"
+    );
+    assert_eq!(
+        request_of(&call(&alice, cart()).await),
+        request_of(&alices),
+        "alice's own hit"
+    );
+    assert_eq!(
+        request_of(&call(&bob, cart()).await),
+        request_of(&bobs),
+        "bob's own hit"
+    );
     alice.cancel().await.unwrap();
     bob.cancel().await.unwrap();
 }

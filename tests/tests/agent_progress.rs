@@ -85,7 +85,11 @@ async fn eight_rereads_of_a_cart_between_eight_different_additions_run_to_the_en
     for (added, cart) in carts.iter().enumerate() {
         assert_eq!(cart.len(), added, "{cart:?}");
     }
-    assert_eq!(SHOP.reads(), 9, "nine reads, each after a change, each fetched");
+    assert_eq!(
+        SHOP.reads(),
+        9,
+        "nine reads, each after a change, each fetched"
+    );
     assert_eq!(SHOP.additions.load(Ordering::SeqCst), 8);
     let m = session.metrics();
     assert_eq!(m.loop_detections, 0);
@@ -167,7 +171,11 @@ async fn a_change_to_another_users_cart_is_no_progress_for_this_users_reads() {
     assert_eq!(error.kind(), LoopKind::Repeat);
     assert_eq!(error.tool(), "get_cart");
     assert_eq!(completed.load(Ordering::SeqCst), 5);
-    assert_eq!(SHOP.reads(), 1, "u7's cart was fetched once, then served from the cache");
+    assert_eq!(
+        SHOP.reads(),
+        1,
+        "u7's cart was fetched once, then served from the cache"
+    );
 }
 
 mod same_item {

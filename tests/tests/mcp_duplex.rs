@@ -17,11 +17,13 @@ use agent_cache::{AgentCacheSession, OnLoop, agent_cache, agent_invalidator};
 use rmcp::handler::server::tool::RequestState;
 use rmcp::handler::server::wrapper::{Json, Parameters};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    InputRequiredResult, ProtocolVersion, RequestMetaObject,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, InputRequiredResult,
+    ProtocolVersion, RequestMetaObject,
 };
 use rmcp::service::{RequestContext, RoleClient, RoleServer, RunningService, Service};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, ErrorData, ServiceExt, schemars, tool, tool_router};
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt, ErrorData, ServiceExt, schemars, tool, tool_router,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -126,13 +128,26 @@ impl Shop {
         Parameters(args): Parameters<User>,
     ) -> Result<CallToolResult, ErrorData> {
         let fetch = self.backend.called("get_cart");
-        let items = self.backend.carts.lock().unwrap().get(&args.user_id).cloned();
+        let items = self
+            .backend
+            .carts
+            .lock()
+            .unwrap()
+            .get(&args.user_id)
+            .cloned();
         let items = items.unwrap_or_default();
-        text(format!("{}: [{}] (fetch {fetch})", args.user_id, items.join(", ")))
+        text(format!(
+            "{}: [{}] (fetch {fetch})",
+            args.user_id,
+            items.join(", ")
+        ))
     }
 
     #[agent_invalidator(resource = "cart:{user_id}")]
-    #[tool(description = "Add an item to the cart", annotations(title = "Add to cart"))]
+    #[tool(
+        description = "Add an item to the cart",
+        annotations(title = "Add to cart")
+    )]
     async fn add_to_cart(
         &self,
         Parameters(Item { user_id, item }): Parameters<Item>,
@@ -170,12 +185,19 @@ impl Shop {
     async fn check_stock(&self, Parameters(args): Parameters<Sku>) -> Result<String, String> {
         self.backend.called("check_stock");
         let stock = self.backend.stock.lock().unwrap();
-        Ok(format!("{}: {}", args.sku, stock.get(&args.sku).copied().unwrap_or(100)))
+        Ok(format!(
+            "{}: {}",
+            args.sku,
+            stock.get(&args.sku).copied().unwrap_or(100)
+        ))
     }
 
     #[agent_invalidator(resource = "stock:{sku}")]
     #[tool(description = "Adjust the stock")]
-    async fn update_stock(&self, Parameters(args): Parameters<StockChange>) -> Result<String, String> {
+    async fn update_stock(
+        &self,
+        Parameters(args): Parameters<StockChange>,
+    ) -> Result<String, String> {
         self.backend.called("update_stock");
         let mut stock = self.backend.stock.lock().unwrap();
         let level = stock.entry(args.sku.clone()).or_insert(100);
@@ -186,7 +208,10 @@ impl Shop {
     /// Always fails, as a tool error.
     #[agent_invalidator(resource = "payments")]
     #[tool(description = "Charge an order")]
-    async fn charge(&self, Parameters(args): Parameters<Charge>) -> Result<CallToolResult, ErrorData> {
+    async fn charge(
+        &self,
+        Parameters(args): Parameters<Charge>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.backend.called("charge");
         Ok(CallToolResult::error(vec![ContentBlock::text(format!(
             "gateway timeout charging {} {:.2}",
@@ -208,9 +233,15 @@ impl Shop {
     /// A read that fails as a protocol error.
     #[agent_cache(resource = "broken")]
     #[tool(description = "Look something up in a broken service")]
-    async fn broken(&self, Parameters(args): Parameters<User>) -> Result<CallToolResult, ErrorData> {
+    async fn broken(
+        &self,
+        Parameters(args): Parameters<User>,
+    ) -> Result<CallToolResult, ErrorData> {
         self.backend.called("broken");
-        Err(ErrorData::internal_error(format!("database down for {}", args.user_id), None))
+        Err(ErrorData::internal_error(
+            format!("database down for {}", args.user_id),
+            None,
+        ))
     }
 
     /// Depends on who calls, through an extractor the key leaves out.
@@ -221,7 +252,10 @@ impl Shop {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.backend.called("get_profile");
-        text(format!("profile of {}", caller(&context).unwrap_or_default()))
+        text(format!(
+            "profile of {}",
+            caller(&context).unwrap_or_default()
+        ))
     }
 
     /// Asks the client for input first (a multi-round-trip call).
@@ -234,8 +268,13 @@ impl Shop {
     ) -> Result<CallToolResponse, ErrorData> {
         self.backend.called("confirm");
         Ok(match state {
-            None => InputRequiredResult::from_request_state(format!("confirm:{}", args.user_id)).into(),
-            Some(state) => CallToolResult::success(vec![ContentBlock::text(format!("confirmed {state}"))]).into(),
+            None => {
+                InputRequiredResult::from_request_state(format!("confirm:{}", args.user_id)).into()
+            }
+            Some(state) => {
+                CallToolResult::success(vec![ContentBlock::text(format!("confirmed {state}"))])
+                    .into()
+            }
         })
     }
 }
@@ -257,7 +296,10 @@ async fn connect<S: Service<RoleServer>>(server: S) -> Client {
 }
 
 /// The server guarded with these session settings.
-fn guarded(shop: &Shop, sessions: agent_cache::AgentCacheSessionBuilder) -> agent_cache::rmcp::Guard<Shop> {
+fn guarded(
+    shop: &Shop,
+    sessions: agent_cache::AgentCacheSessionBuilder,
+) -> agent_cache::rmcp::Guard<Shop> {
     guard(shop.clone(), sessions)
 }
 
@@ -310,17 +352,38 @@ async fn a_repeated_call_is_a_hit_and_a_write_invalidates_only_its_users_cart() 
     let again = call(&client, "get_cart", cart("hits-u1")).await;
     assert_eq!(text_of(&first), "hits-u1: [] (fetch 1)");
     assert_eq!(again, first, "the hit is the cached result, unchanged");
-    assert_eq!(shop.backend.calls("get_cart"), 1, "the hit did not reach the handler");
+    assert_eq!(
+        shop.backend.calls("get_cart"),
+        1,
+        "the hit did not reach the handler"
+    );
 
     call(&client, "get_cart", cart("hits-u2")).await;
-    assert_eq!(shop.backend.calls("get_cart"), 2, "another user is another entry");
+    assert_eq!(
+        shop.backend.calls("get_cart"),
+        2,
+        "another user is another entry"
+    );
 
-    let added = call(&client, "add_to_cart", json!({ "user_id": "hits-u1", "item": "laptop" })).await;
+    let added = call(
+        &client,
+        "add_to_cart",
+        json!({ "user_id": "hits-u1", "item": "laptop" }),
+    )
+    .await;
     assert!(!is_error(&added), "{added:?}");
     let after = call(&client, "get_cart", cart("hits-u1")).await;
-    assert_eq!(text_of(&after), "hits-u1: [laptop] (fetch 3)", "never stale after a write");
+    assert_eq!(
+        text_of(&after),
+        "hits-u1: [laptop] (fetch 3)",
+        "never stale after a write"
+    );
     call(&client, "get_cart", cart("hits-u2")).await;
-    assert_eq!(shop.backend.calls("get_cart"), 3, "u2's cart was not invalidated");
+    assert_eq!(
+        shop.backend.calls("get_cart"),
+        3,
+        "u2's cart was not invalidated"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -329,38 +392,86 @@ async fn parameters_are_keyed_by_their_canonical_json_and_not_by_the_raw_request
     let shop = Shop::default();
     let client = connect(guarded(&shop, AgentCacheSession::builder())).await;
 
-    let first = call(&client, "search", json!({ "query": "canonical", "limit": 2 })).await;
+    let first = call(
+        &client,
+        "search",
+        json!({ "query": "canonical", "limit": 2 }),
+    )
+    .await;
     // The same parameters: keys in another order, a default spelled out, a field the tool
     // does not know.
-    call(&client, "search", json!({ "limit": 2, "query": "canonical" })).await;
-    call(&client, "search", json!({ "query": "canonical", "limit": 2, "verbose": true })).await;
+    call(
+        &client,
+        "search",
+        json!({ "limit": 2, "query": "canonical" }),
+    )
+    .await;
+    call(
+        &client,
+        "search",
+        json!({ "query": "canonical", "limit": 2, "verbose": true }),
+    )
+    .await;
     call(&client, "search", json!({ "query": "canonical-default" })).await;
-    call(&client, "search", json!({ "query": "canonical-default", "limit": 10 })).await;
+    call(
+        &client,
+        "search",
+        json!({ "query": "canonical-default", "limit": 10 }),
+    )
+    .await;
     assert_eq!(shop.backend.calls("search"), 2);
     // A structured result (`Json<T>`) comes back as it was.
     assert_eq!(
         first.structured_content,
         Some(json!({ "query": "canonical", "hits": ["canonical-0", "canonical-1"], "fetched": 1 }))
     );
-    let hit = call(&client, "search", json!({ "query": "canonical", "limit": 2 })).await;
+    let hit = call(
+        &client,
+        "search",
+        json!({ "query": "canonical", "limit": 2 }),
+    )
+    .await;
     assert_eq!(hit.structured_content, first.structured_content);
 
-    call(&client, "search", json!({ "query": "canonical", "limit": 3 })).await;
-    assert_eq!(shop.backend.calls("search"), 3, "a different limit is a different call");
+    call(
+        &client,
+        "search",
+        json!({ "query": "canonical", "limit": 3 }),
+    )
+    .await;
+    assert_eq!(
+        shop.backend.calls("search"),
+        3,
+        "a different limit is a different call"
+    );
     client.cancel().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_thousand_concurrent_identical_calls_run_the_handler_once() {
     let shop = Shop::default();
-    let client = Arc::new(connect(guarded(&shop, AgentCacheSession::builder().loop_detection(false))).await);
+    let client = Arc::new(
+        connect(guarded(
+            &shop,
+            AgentCacheSession::builder().loop_detection(false),
+        ))
+        .await,
+    );
     let calls = (0..1000).map(|_| {
         let client = Arc::clone(&client);
         tokio::spawn(async move { call(&client, "search", json!({ "query": "herd" })).await })
     });
     let results = tests::join_every(calls).await;
-    assert!(results.iter().all(|result| result.structured_content == results[0].structured_content));
-    assert_eq!(shop.backend.calls("search"), 1, "one load for the whole herd");
+    assert!(
+        results
+            .iter()
+            .all(|result| result.structured_content == results[0].structured_content)
+    );
+    assert_eq!(
+        shop.backend.calls("search"),
+        1,
+        "one load for the whole herd"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,19 +481,30 @@ async fn a_thousand_concurrent_identical_calls_run_the_handler_once() {
 #[tokio::test]
 async fn tool_errors_and_protocol_errors_are_returned_and_never_cached() {
     let shop = Shop::default();
-    let client = connect(guarded(&shop, AgentCacheSession::builder().loop_detection(false))).await;
+    let client = connect(guarded(
+        &shop,
+        AgentCacheSession::builder().loop_detection(false),
+    ))
+    .await;
 
     for attempt in 1..=3 {
         let result = call(&client, "flaky", json!({ "user_id": "errors-u1" })).await;
         assert!(is_error(&result));
         assert_eq!(text_of(&result), "service unavailable for errors-u1");
-        assert_eq!(shop.backend.calls("flaky"), attempt, "each call ran the tool");
+        assert_eq!(
+            shop.backend.calls("flaky"),
+            attempt,
+            "each call ran the tool"
+        );
     }
     for attempt in 1..=3 {
         let error = within(client.call_tool(params("broken", json!({ "user_id": "errors-u1" }))))
             .await
             .expect_err("a protocol error");
-        assert!(error.to_string().contains("database down for errors-u1"), "{error}");
+        assert!(
+            error.to_string().contains("database down for errors-u1"),
+            "{error}"
+        );
         assert_eq!(shop.backend.calls("broken"), attempt);
     }
     client.cancel().await.unwrap();
@@ -415,7 +537,11 @@ async fn an_input_required_round_and_the_rounds_after_it_are_never_cached() {
             panic!("round {round}: expected input required, got {response:?}");
         };
         assert_eq!(input.request_state.as_deref(), Some("confirm:mrtr-u1"));
-        assert_eq!(shop.backend.calls("confirm"), round, "an input-required result is not cached");
+        assert_eq!(
+            shop.backend.calls("confirm"),
+            round,
+            "an input-required result is not cached"
+        );
     }
     for round in 1..=2 {
         let answer = confirm().with_request_state("confirm:mrtr-u1");
@@ -424,11 +550,18 @@ async fn an_input_required_round_and_the_rounds_after_it_are_never_cached() {
             panic!("expected the completed call, got {response:?}");
         };
         assert_eq!(text_of(&result), "confirmed confirm:mrtr-u1");
-        assert_eq!(shop.backend.calls("confirm"), 2 + round, "a continuation round runs uncached");
+        assert_eq!(
+            shop.backend.calls("confirm"),
+            2 + round,
+            "a continuation round runs uncached"
+        );
     }
     // Nor did a continuation's result become the answer to a fresh call.
     let response = within(client.call_tool_once(confirm())).await.unwrap();
-    assert!(matches!(response, CallToolResponse::InputRequired(_)), "{response:?}");
+    assert!(
+        matches!(response, CallToolResponse::InputRequired(_)),
+        "{response:?}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -450,7 +583,12 @@ async fn the_bare_server_without_the_guard_runs_every_call_uncached() {
 #[tokio::test]
 async fn two_clients_never_share_session_entries_or_loop_counts() {
     let shop = Shop::default();
-    let server = guarded(&shop, AgentCacheSession::builder().session_id("shop").max_tool_repeats(3));
+    let server = guarded(
+        &shop,
+        AgentCacheSession::builder()
+            .session_id("shop")
+            .max_tool_repeats(3),
+    );
     // One guard, two connections: each clone is a client of its own.
     let a = connect(server.clone()).await;
     let b = connect(server.clone()).await;
@@ -461,7 +599,11 @@ async fn two_clients_never_share_session_entries_or_loop_counts() {
     let b1 = call(&b, "get-notes", notes.clone()).await;
     assert_eq!(a1, a2, "a hit in A's session");
     assert_eq!(text_of(&a1), "notes of sessions-u1 (fetch 1)");
-    assert_eq!(text_of(&b1), "notes of sessions-u1 (fetch 2)", "B does not see A's entry");
+    assert_eq!(
+        text_of(&b1),
+        "notes of sessions-u1 (fetch 2)",
+        "B does not see A's entry"
+    );
 
     // A loops on the same call; B's identical calls are counted in B's session only.
     call(&a, "get-notes", notes.clone()).await;
@@ -499,11 +641,23 @@ async fn calls_with_one_run_id_share_a_session_across_connections() {
     let second = call_with(&b, in_run("run-7")).await;
     assert_eq!(second, first, "one session: B's call is a hit on A's entry");
     let looped = call_with(&a, in_run("run-7")).await;
-    assert!(is_error(&looped), "the third identical call of the run: {looped:?}");
+    assert!(
+        is_error(&looped),
+        "the third identical call of the run: {looped:?}"
+    );
     let other_run = call_with(&b, in_run("run-8")).await;
     assert!(!is_error(&other_run));
-    assert_eq!(text_of(&other_run), "notes of runs-u1 (fetch 2)", "another run, another session");
-    assert!(server.sessions().iter().any(|session| session.id() == "run:run-7"));
+    assert_eq!(
+        text_of(&other_run),
+        "notes of runs-u1 (fetch 2)",
+        "another run, another session"
+    );
+    assert!(
+        server
+            .sessions()
+            .iter()
+            .any(|session| session.id() == "run:run-7")
+    );
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
 }
@@ -525,7 +679,11 @@ async fn extractors_are_not_part_of_the_key_and_a_partition_keeps_users_apart() 
     let alice = call_with(&client, as_user("alice")).await;
     let bob = call_with(&client, as_user("bob")).await;
     assert_eq!(text_of(&alice), "profile of alice");
-    assert_eq!(text_of(&bob), "profile of alice", "the key left the caller out");
+    assert_eq!(
+        text_of(&bob),
+        "profile of alice",
+        "the key left the caller out"
+    );
     client.cancel().await.unwrap();
 
     let shop = Shop::default();
@@ -535,8 +693,15 @@ async fn extractors_are_not_part_of_the_key_and_a_partition_keeps_users_apart() 
     let dave = call_with(&b, as_user("dave")).await;
     let carol_again = call_with(&b, as_user("carol")).await;
     assert_eq!(text_of(&carol), "profile of carol");
-    assert_eq!(text_of(&dave), "profile of dave", "never another user's result");
-    assert_eq!(carol_again, carol, "carol's entry serves carol, on any connection");
+    assert_eq!(
+        text_of(&dave),
+        "profile of dave",
+        "never another user's result"
+    );
+    assert_eq!(
+        carol_again, carol,
+        "carol's entry serves carol, on any connection"
+    );
     assert_eq!(shop.backend.calls("get_profile"), 2);
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
@@ -550,7 +715,10 @@ async fn extractors_are_not_part_of_the_key_and_a_partition_keeps_users_apart() 
 fn assert_halted(result: &CallToolResult, kind: &str, tool: &str) {
     assert!(is_error(result), "a tool error: {result:?}");
     let text = text_of(result);
-    assert!(text.starts_with(&format!("Loop detected ({kind})")), "{text}");
+    assert!(
+        text.starts_with(&format!("Loop detected ({kind})")),
+        "{text}"
+    );
     assert!(text.contains(tool), "{text}");
     assert!(text.contains("the tool did not run"), "{text}");
     let report = loop_report(result).expect("a loop report in _meta");
@@ -563,14 +731,21 @@ fn assert_halted(result: &CallToolResult, kind: &str, tool: &str) {
 #[tokio::test]
 async fn a_repeat_is_a_tool_error_that_says_to_use_the_result_already_given() {
     let shop = Shop::default();
-    let client = connect(guarded(&shop, AgentCacheSession::builder().max_tool_repeats(3))).await;
+    let client = connect(guarded(
+        &shop,
+        AgentCacheSession::builder().max_tool_repeats(3),
+    ))
+    .await;
     let search = json!({ "query": "loop-repeat" });
     for _ in 0..3 {
         assert!(!is_error(&call(&client, "search", search.clone()).await));
     }
     let looped = call(&client, "search", search.clone()).await;
     assert_halted(&looped, "repeat", "search");
-    assert!(text_of(&looped).contains("use the result you already have"), "{looped:?}");
+    assert!(
+        text_of(&looped).contains("use the result you already have"),
+        "{looped:?}"
+    );
     assert_eq!(shop.backend.calls("search"), 1);
     // The next identical call continues the loop; a different one runs.
     assert!(is_error(&call(&client, "search", search).await));
@@ -583,31 +758,64 @@ async fn a_repeat_is_a_tool_error_that_says_to_use_the_result_already_given() {
 #[tokio::test]
 async fn a_cycle_is_a_tool_error_naming_the_cycle_by_its_tools() {
     let shop = Shop::default();
-    let client = connect(guarded(&shop, AgentCacheSession::builder().max_tool_repeats(100))).await;
-    let (check, update) = (json!({ "sku": "loop-cycle" }), json!({ "sku": "loop-cycle", "delta": -1 }));
+    let client = connect(guarded(
+        &shop,
+        AgentCacheSession::builder().max_tool_repeats(100),
+    ))
+    .await;
+    let (check, update) = (
+        json!({ "sku": "loop-cycle" }),
+        json!({ "sku": "loop-cycle", "delta": -1 }),
+    );
     call(&client, "check_stock", check.clone()).await;
     call(&client, "update_stock", update.clone()).await;
     let checked = call(&client, "check_stock", check.clone()).await;
-    assert_eq!(text_of(&checked), "loop-cycle: 99", "re-read after the update");
+    assert_eq!(
+        text_of(&checked),
+        "loop-cycle: 99",
+        "re-read after the update"
+    );
     let looped = call(&client, "update_stock", update.clone()).await;
     assert_halted(&looped, "cycle", "update_stock");
-    assert!(text_of(&looped).contains("Cycle detected: check_stock -> update_stock"), "{looped:?}");
-    assert_eq!(loop_report(&looped).unwrap()["cycle"], json!(["check_stock", "update_stock"]));
-    assert_eq!(shop.backend.calls("update_stock"), 1, "the looping update did not run");
+    assert!(
+        text_of(&looped).contains("Cycle detected: check_stock -> update_stock"),
+        "{looped:?}"
+    );
+    assert_eq!(
+        loop_report(&looped).unwrap()["cycle"],
+        json!(["check_stock", "update_stock"])
+    );
+    assert_eq!(
+        shop.backend.calls("update_stock"),
+        1,
+        "the looping update did not run"
+    );
     client.cancel().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_execution_depth_is_a_tool_error_that_says_to_stop_calling_tools() {
     let shop = Shop::default();
-    let client = connect(guarded(&shop, AgentCacheSession::builder().max_execution_depth(5))).await;
+    let client = connect(guarded(
+        &shop,
+        AgentCacheSession::builder().max_execution_depth(5),
+    ))
+    .await;
     for n in 0..5 {
-        let result = call(&client, "get_cart", json!({ "user_id": format!("loop-depth-{n}") })).await;
+        let result = call(
+            &client,
+            "get_cart",
+            json!({ "user_id": format!("loop-depth-{n}") }),
+        )
+        .await;
         assert!(!is_error(&result));
     }
     let looped = call(&client, "get_cart", json!({ "user_id": "loop-depth-5" })).await;
     assert_halted(&looped, "depth", "get_cart");
-    assert!(text_of(&looped).contains("answer with what you have"), "{looped:?}");
+    assert!(
+        text_of(&looped).contains("answer with what you have"),
+        "{looped:?}"
+    );
     assert_eq!(shop.backend.calls("get_cart"), 5);
     client.cancel().await.unwrap();
 }
@@ -615,17 +823,31 @@ async fn the_execution_depth_is_a_tool_error_that_says_to_stop_calling_tools() {
 #[tokio::test]
 async fn a_retry_storm_is_a_tool_error_and_the_failing_call_stops_reaching_the_backend() {
     let shop = Shop::default();
-    let client = connect(guarded(&shop, AgentCacheSession::builder().max_tool_repeats(10))).await;
+    let client = connect(guarded(
+        &shop,
+        AgentCacheSession::builder().max_tool_repeats(10),
+    ))
+    .await;
     let charge = json!({ "order_id": "loop-storm", "amount": 99.99 });
     for attempt in 1..=3 {
         let result = call(&client, "charge", charge.clone()).await;
         assert!(is_error(&result));
-        assert!(text_of(&result).starts_with("gateway timeout"), "attempt {attempt}: {result:?}");
+        assert!(
+            text_of(&result).starts_with("gateway timeout"),
+            "attempt {attempt}: {result:?}"
+        );
     }
     let looped = call(&client, "charge", charge).await;
     assert_halted(&looped, "retry storm", "charge");
-    assert!(text_of(&looped).contains("do not retry it unchanged"), "{looped:?}");
-    assert_eq!(shop.backend.calls("charge"), 3, "the fourth charge never reached the gateway");
+    assert!(
+        text_of(&looped).contains("do not retry it unchanged"),
+        "{looped:?}"
+    );
+    assert_eq!(
+        shop.backend.calls("charge"),
+        3,
+        "the fourth charge never reached the gateway"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -638,7 +860,11 @@ async fn a_loop_in_one_client_leaves_the_server_serving_the_others() {
     call(&looping, "get_cart", cart.clone()).await;
     assert!(is_error(&call(&looping, "get_cart", cart.clone()).await));
     let served = call(&other, "get_cart", cart.clone()).await;
-    assert_eq!(text_of(&served), "loop-others: [] (fetch 1)", "a hit, served to the other client");
+    assert_eq!(
+        text_of(&served),
+        "loop-others: [] (fetch 1)",
+        "a hit, served to the other client"
+    );
     looping.cancel().await.unwrap();
     other.cancel().await.unwrap();
 }
@@ -646,15 +872,23 @@ async fn a_loop_in_one_client_leaves_the_server_serving_the_others() {
 #[tokio::test]
 async fn warn_serves_the_call_with_a_note_about_the_loop() {
     let shop = Shop::default();
-    let sessions = AgentCacheSession::builder().max_tool_repeats(1).on_loop(OnLoop::Warn);
+    let sessions = AgentCacheSession::builder()
+        .max_tool_repeats(1)
+        .on_loop(OnLoop::Warn);
     let client = connect(guarded(&shop, sessions)).await;
     let cart = json!({ "user_id": "loop-warn" });
     let first = call(&client, "get_cart", cart.clone()).await;
     let warned = call(&client, "get_cart", cart).await;
     assert!(!is_error(&warned));
-    assert_eq!(warned.content[0], first.content[0], "the result itself, unchanged");
+    assert_eq!(
+        warned.content[0], first.content[0],
+        "the result itself, unchanged"
+    );
     let note = text_of(&warned);
-    assert!(note.contains("Note from agent-cache: loop detected (repeat)"), "{note}");
+    assert!(
+        note.contains("Note from agent-cache: loop detected (repeat)"),
+        "{note}"
+    );
     assert!(note.contains("the call ran"), "{note}");
     assert_eq!(loop_report(&warned).unwrap()["action"], json!("warned"));
     client.cancel().await.unwrap();
@@ -672,8 +906,14 @@ async fn short_circuit_returns_the_cached_result_with_a_note_or_a_tool_error_wit
     let short = call(&client, "get_cart", cart).await;
     assert!(!is_error(&short));
     assert_eq!(short.content[0], first.content[0]);
-    assert!(text_of(&short).contains("this is its cached result"), "{short:?}");
-    assert_eq!(loop_report(&short).unwrap()["action"], json!("short_circuited"));
+    assert!(
+        text_of(&short).contains("this is its cached result"),
+        "{short:?}"
+    );
+    assert_eq!(
+        loop_report(&short).unwrap()["action"],
+        json!("short_circuited")
+    );
 
     // A failing call has nothing cached to return.
     let flaky = json!({ "user_id": "loop-short" });
@@ -694,16 +934,29 @@ async fn cached_tools_are_listed_read_only_and_invalidators_not_read_only() {
     let client = connect(guarded(&shop, AgentCacheSession::builder())).await;
     let tools = within(client.list_all_tools()).await.unwrap();
     let hint = |name: &str| {
-        let tool = tools.iter().find(|tool| tool.name == name).unwrap_or_else(|| panic!("{name}"));
+        let tool = tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
         tool.annotations.as_ref().and_then(|a| a.read_only_hint)
     };
-    for read in ["get_cart", "get-notes", "search", "check_stock", "flaky", "get_profile"] {
+    for read in [
+        "get_cart",
+        "get-notes",
+        "search",
+        "check_stock",
+        "flaky",
+        "get_profile",
+    ] {
         assert_eq!(hint(read), Some(true), "{read}");
     }
     for write in ["add_to_cart", "update_stock", "charge"] {
         assert_eq!(hint(write), Some(false), "{write}");
     }
-    let add = tools.iter().find(|tool| tool.name == "add_to_cart").unwrap();
+    let add = tools
+        .iter()
+        .find(|tool| tool.name == "add_to_cart")
+        .unwrap();
     assert_eq!(
         add.annotations.as_ref().and_then(|a| a.title.as_deref()),
         Some("Add to cart"),

@@ -50,7 +50,9 @@ impl Shop {
         if args.user_id.is_empty() {
             return Err(ErrorData::invalid_params("no user", None));
         }
-        Ok(CallToolResult::success(vec![ContentBlock::text(args.user_id)]))
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            args.user_id,
+        )]))
     }
 
     /// An invalidator.
@@ -65,5 +67,11 @@ impl Shop {
 async fn the_guarded_server_is_built() {
     let server = agent_cache::rmcp::guard(Shop, AgentCacheSession::builder());
     assert!(server.sessions().is_empty());
-    assert_eq!(Shop.clear_cart(Parameters(UserArgs { user_id: "u1".into() })).await, Ok("u1".into()));
+    assert_eq!(
+        Shop.clear_cart(Parameters(UserArgs {
+            user_id: "u1".into()
+        }))
+        .await,
+        Ok("u1".into())
+    );
 }

@@ -101,8 +101,14 @@ mod tests {
         });
         assert_eq!(a, b);
         let json = a.into_json().unwrap();
-        assert!(json.starts_with(r#"{"filters":{"f0":[0],"f1":[1],"f10":[10]"#), "{json}");
-        assert!(json.ends_with(r#""limit":null,"query":"rust \"cache\""}"#), "{json}");
+        assert!(
+            json.starts_with(r#"{"filters":{"f0":[0],"f1":[1],"f10":[10]"#),
+            "{json}"
+        );
+        assert!(
+            json.ends_with(r#""limit":null,"query":"rust \"cache\""}"#),
+            "{json}"
+        );
     }
 
     #[test]

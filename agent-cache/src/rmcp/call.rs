@@ -168,12 +168,9 @@ where
         return body().await.map_err(|uncached| uncached.result);
     };
     let loaded = tool
-        .read_with(
-            (call.partition, arguments),
-            resources,
-            body,
-            |uncached| uncached.failure,
-        )
+        .read_with((call.partition, arguments), resources, body, |uncached| {
+            uncached.failure
+        })
         .await;
     loaded.map_err(|shared| match Arc::try_unwrap(shared) {
         Ok(uncached) => uncached.result,
@@ -274,7 +271,9 @@ mod tests {
         assert_eq!(outcome(&"text".to_owned()), Outcome::Complete);
 
         let tool_error: Result<CallToolResult, ErrorData> =
-            Ok(CallToolResult::error(vec![ContentBlock::text("no such cart")]));
+            Ok(CallToolResult::error(vec![ContentBlock::text(
+                "no such cart",
+            )]));
         assert_eq!(outcome(&tool_error), Outcome::Failure);
         let protocol_error: Result<CallToolResult, ErrorData> =
             Err(ErrorData::internal_error("db down", None));

@@ -242,7 +242,12 @@ impl<S> Guard<S> {
                 output: Ok(CallToolResponse::Complete(mut result)),
                 noted,
             } if !noted.is_empty() => {
-                report::note(&mut result, &noted, session.on_loop(), session.session().id());
+                report::note(
+                    &mut result,
+                    &noted,
+                    session.on_loop(),
+                    session.session().id(),
+                );
                 Ok(CallToolResponse::Complete(result))
             }
             Served::Done { output, .. } => output,

@@ -78,7 +78,10 @@ pub(crate) fn note(
     }
     if let Some(last) = noted.last() {
         let report = meta(last.kind, last.tool, &last.cycle, session, action);
-        result.meta.get_or_insert_with(MetaObject::new).extend(report);
+        result
+            .meta
+            .get_or_insert_with(MetaObject::new)
+            .extend(report);
     }
 }
 
