@@ -367,6 +367,13 @@ fn check_options(kind: Kind, options: &Options, errors: &mut Errors) {
              `#[serde(skip_serializing)]`), or remove `key`",
         ));
     }
+    if let Some(shared) = options.shared.filter(|shared| shared.value) {
+        errors.push(syn::Error::new(
+            shared.span,
+            "`shared = true` is not supported on an rmcp tool yet: its results are cached in \
+             this process (the fleet still invalidates them everywhere); remove `shared`",
+        ));
+    }
     if let Some(result) = options.result {
         errors.push(syn::Error::new(
             result.span,

@@ -14,7 +14,7 @@ struct Shop;
 
 #[tool_router]
 impl Shop {
-    #[agent_cache(resource = "cart", skip_args = 1, key = 7, result = true)]
+    #[agent_cache(resource = "cart", skip_args = 1, key = 7, result = true, shared = true)]
     #[tool(description = "The user's cart")]
     async fn get_cart(&self, Parameters(args): Parameters<CartArgs>) -> String {
         args.user_id
