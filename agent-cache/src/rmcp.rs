@@ -111,9 +111,9 @@
 //!
 //! # Sessions: one per client
 //!
-//! The [`Guard`] runs every tool call in its client's [`AgentCacheSession`], built from the
-//! template given to [`guard`]. Session-scoped entries and loop detection never cross
-//! clients:
+//! The [`Guard`] runs every tool call in its client's
+//! [`AgentCacheSession`](crate::AgentCacheSession), built from the template given to
+//! [`guard`]. Session-scoped entries and loop detection never cross clients:
 //!
 //! | transport | a client is |
 //! |---|---|
