@@ -261,9 +261,22 @@ async fn click(client: &Client, id: &str) {
     button.click().await.unwrap();
 }
 
+/// The text of the element with this id. The live metrics re-render their rows every
+/// refresh, so an element found may be replaced before its text is read: look again then.
 async fn text(client: &Client, id: &str) -> String {
-    let element = client.find(Locator::Id(id)).await.unwrap();
-    element.text().await.unwrap().trim().to_owned()
+    let mut attempts = 0;
+    loop {
+        let element = client.find(Locator::Id(id)).await.unwrap();
+        match element.text().await {
+            Ok(text) => return text.trim().to_owned(),
+            Err(error)
+                if attempts < 20 && format!("{error:?}").contains("StaleElementReference") =>
+            {
+                attempts += 1;
+            }
+            Err(error) => panic!("the text of #{id}: {error:?}"),
+        }
+    }
 }
 
 async fn texts(client: &Client, css: &str) -> Vec<String> {
