@@ -143,6 +143,7 @@
 mod batch;
 mod builder;
 mod cache;
+mod clock;
 mod error;
 pub mod fleet;
 mod flight;

@@ -15,8 +15,9 @@ mod quick_store;
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::{self, NEVER};
 use crate::metrics::Counters;
 
 use self::moka_store::MokaStore;
@@ -58,29 +59,36 @@ pub enum Engine {
 pub(crate) struct Stored<V> {
     pub(crate) value: V,
     pub(crate) generation: u64,
-    /// `None` never expires. Fixed at insert: reads never extend it.
-    pub(crate) expires_at: Option<Instant>,
+    /// When it expires, on the [`clock`]; [`NEVER`] never does. Fixed at insert: reads never
+    /// extend it.
+    pub(crate) expires_at: u64,
 }
 
 impl<V> Stored<V> {
     /// `value`, loaded in `generation`, living `ttl` from now (`None`: forever; a TTL too
-    /// large to add to the clock also never expires).
+    /// large for the clock also never expires).
     pub(crate) fn new(value: V, generation: u64, ttl: Option<Duration>) -> Self {
         Stored {
             value,
             generation,
-            expires_at: ttl.and_then(|ttl| Instant::now().checked_add(ttl)),
+            expires_at: clock::expiry(ttl),
         }
     }
 
-    pub(crate) fn is_expired_at(&self, now: Instant) -> bool {
-        self.expires_at.is_some_and(|expires_at| now >= expires_at)
+    /// Whether it has a TTL, so that a read must look at the clock.
+    #[inline]
+    pub(crate) fn expires(&self) -> bool {
+        self.expires_at != NEVER
+    }
+
+    pub(crate) fn is_expired_at(&self, now: u64) -> bool {
+        now >= self.expires_at
     }
 
     /// How long the entry has left at `now`; `None` never expires.
-    pub(crate) fn time_left(&self, now: Instant) -> Option<Duration> {
-        self.expires_at
-            .map(|expires_at| expires_at.saturating_duration_since(now))
+    pub(crate) fn time_left(&self, now: u64) -> Option<Duration> {
+        self.expires()
+            .then(|| Duration::from_nanos(self.expires_at.saturating_sub(now)))
     }
 }
 

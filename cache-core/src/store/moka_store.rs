@@ -9,6 +9,7 @@ use moka::notification::RemovalCause;
 use moka::policy::EvictionPolicy;
 
 use super::Stored;
+use crate::clock;
 use crate::metrics::{Counters, Event};
 
 /// moka (`sync::Cache`) in LRU mode, with recency and the bound applied at each insert.
@@ -102,7 +103,7 @@ struct PerEntryTtl;
 
 impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
     fn expire_after_create(&self, _key: &K, value: &Stored<V>, now: Instant) -> Option<Duration> {
-        value.time_left(now)
+        value.time_left(clock::nanos_since_origin(now))
     }
 
     fn expire_after_update(
@@ -112,7 +113,7 @@ impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
         now: Instant,
         _remaining: Option<Duration>,
     ) -> Option<Duration> {
-        value.time_left(now)
+        value.time_left(clock::nanos_since_origin(now))
     }
 }
 
