@@ -24,6 +24,11 @@
 //! and expiry is exact. It is an ordinary OS thread (`cache-core clock`), spawned on first need
 //! and never stopped, so a cache needs no runtime and one clock serves every cache and every
 //! runtime of the process; if it cannot be spawned, hits read the OS clock.
+//!
+//! A machine too busy to wake that thread on time would stretch the tick. So a thread that
+//! reads the coarse clock also reads the OS clock itself once every [`REFRESH_READS`] reads and
+//! publishes it: while anyone reads densely (the only time the thread runs), the coarse clock
+//! stays within a tick of the OS clock however late the thread is.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,7 +99,12 @@ struct Demand {
     reads: Cell<u32>,
 }
 
+/// Reads of a ticking clock between two reads of the OS clock by one thread.
+pub(crate) const REFRESH_READS: u32 = START_READS;
+
 thread_local! {
+    /// Reads of a ticking clock by this thread, for [`REFRESH_READS`].
+    static READS: Cell<u32> = const { Cell::new(0) };
     static DEMAND: Demand = const {
         Demand { clock: Cell::new(0), window: Cell::new(0), reads: Cell::new(0) }
     };
@@ -112,13 +122,38 @@ impl CoarseClock {
         }
     }
 
-    /// One load while the thread keeps time; the OS clock otherwise.
+    /// One load while the thread keeps time (and, one read in [`REFRESH_READS`] on each
+    /// thread, the OS clock, published); the OS clock otherwise.
     #[inline]
     pub(crate) fn recent(&'static self) -> u64 {
         match self.recent.load(Ordering::Relaxed) {
             PARKED => self.read_parked(),
-            recent => recent,
+            recent => {
+                // Const-initialised and without a destructor: `with` cannot fail.
+                let due = READS.with(|reads| {
+                    let n = reads.get().wrapping_add(1);
+                    reads.set(n);
+                    n % REFRESH_READS == 0
+                });
+                if due { self.refresh() } else { recent }
+            }
         }
+    }
+
+    /// Reads the OS clock and publishes it: a thread that reads densely keeps the coarse
+    /// clock within [`REFRESH_READS`] of its own reads of the OS clock even when the clock
+    /// thread is late (a machine too busy to run it on time).
+    #[cold]
+    fn refresh(&self) -> u64 {
+        let now = now();
+        // Never over `PARKED`: the thread may have parked since this read began, and a time
+        // published then would stay.
+        let _ = self
+            .recent
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |recent| {
+                (recent != PARKED && recent < now).then_some(now)
+            });
+        now
     }
 
     /// Whether the thread is publishing the time.
@@ -296,6 +331,22 @@ mod tests {
             });
             clock.is_ticking()
         });
+    }
+
+    #[test]
+    fn a_dense_reader_keeps_the_clock_within_its_own_reads_when_the_thread_is_late() {
+        // A thread that publishes once a minute stands for one the OS does not run on time.
+        let clock = clock(Duration::from_secs(60));
+        let start = Instant::now();
+        let mut worst = 0;
+        while start.elapsed() < Duration::from_millis(50) {
+            let recent = clock.recent();
+            worst = worst.max(now() - recent);
+        }
+        assert!(clock.is_ticking());
+        // Within the time of REFRESH_READS reads (microseconds), not the thread's minute; the
+        // bound is generous for a loaded machine.
+        assert!(worst < 20_000_000, "lagged {worst} ns");
     }
 
     #[test]

@@ -101,9 +101,21 @@ where
 /// Each entry expires at the instant fixed when it was stored; reads never extend it.
 struct PerEntryTtl;
 
+/// moka keeps an expiration time to a multiple of 4,096 ns, rounded down (it packs a
+/// generation into the low 12 bits of the word), which would expire an entry up to 4 µs
+/// before its TTL: asking for that much longer keeps it from ever expiring early.
+const MOKA_TIME_GRAIN: Duration = Duration::from_nanos(4_096);
+
+/// What moka is told an entry has left at `now`.
+fn time_left<V>(value: &Stored<V>, now: Instant) -> Option<Duration> {
+    value
+        .time_left(clock::nanos_since_origin(now))
+        .map(|left| left.saturating_add(MOKA_TIME_GRAIN))
+}
+
 impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
     fn expire_after_create(&self, _key: &K, value: &Stored<V>, now: Instant) -> Option<Duration> {
-        value.time_left(clock::nanos_since_origin(now))
+        time_left(value, now)
     }
 
     fn expire_after_update(
@@ -113,7 +125,7 @@ impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
         now: Instant,
         _remaining: Option<Duration>,
     ) -> Option<Duration> {
-        value.time_left(clock::nanos_since_origin(now))
+        time_left(value, now)
     }
 }
 

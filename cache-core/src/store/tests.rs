@@ -35,6 +35,33 @@ fn the_bound_is_exact_and_every_eviction_is_counted() {
 }
 
 #[test]
+fn threads_inserting_and_reading_at_once_never_take_the_cache_over_its_bound() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 500);
+        let over = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for thread in 0..4_u64 {
+                let (cache, over) = (&cache, &over);
+                s.spawn(move || {
+                    for i in 0..5_000 {
+                        let key = thread * 1_000_000 + i;
+                        cache.insert(key, key);
+                        // Readers hit while the others insert (and evict).
+                        assert_eq!(cache.get(&key).unwrap_or(key), key);
+                        if i % 500 == 0 && cache.metrics().size > 500 {
+                            over.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert!(!over.into_inner(), "{engine:?}: over the bound while threads inserted");
+        let m = cache.metrics();
+        assert_eq!((m.size, m.evictions), (500, 19_500), "{engine:?}");
+    }
+}
+
+#[test]
 fn a_cache_filled_to_its_bound_keeps_every_entry() {
     for engine in ENGINES {
         let cache = bounded(engine, 1_000);
