@@ -55,7 +55,10 @@ fn threads_inserting_and_reading_at_once_never_take_the_cache_over_its_bound() {
                 });
             }
         });
-        assert!(!over.into_inner(), "{engine:?}: over the bound while threads inserted");
+        assert!(
+            !over.into_inner(),
+            "{engine:?}: over the bound while threads inserted"
+        );
         let m = cache.metrics();
         assert_eq!((m.size, m.evictions), (500, 19_500), "{engine:?}");
     }

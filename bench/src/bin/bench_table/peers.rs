@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use bench::{median, poll_once, poll_until_ready, splitmix64};
-use cache_core::async_lru;
+use cache_core::{async_lru, async_ttl};
 use cached::macros::cached;
 
 /// Warm entries of the hit workloads (as in `benches/hit.rs`).
@@ -22,6 +22,7 @@ pub mod counter {
     pub const MISS: usize = 3;
     pub const HERD: usize = 4;
     pub const STORM: usize = 5;
+    pub const HIT_TTL: usize = 6;
 }
 
 pub fn loads(counter: usize) -> u64 {
@@ -37,6 +38,12 @@ fn count(counter: usize) {
 #[async_lru(maxsize = 20_000)]
 pub async fn hit_lru(k: u64) -> u64 {
     count(counter::HIT_LRU);
+    k
+}
+
+#[async_ttl(time_to_live = 3600, maxsize = 20_000)]
+pub async fn hit_ttl(k: u64) -> u64 {
+    count(counter::HIT_TTL);
     k
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 /// One result: a workload, a peer, and what it measured.
 pub struct Row {
-    pub workload: &'static str,
+    pub workload: String,
     pub peer: String,
     pub value: Option<f64>,
     pub unit: &'static str,
@@ -20,7 +20,7 @@ pub struct Table {
 impl Table {
     pub fn push(
         &mut self,
-        workload: &'static str,
+        workload: impl Into<String>,
         peer: impl Into<String>,
         value: f64,
         unit: &'static str,
@@ -30,14 +30,14 @@ impl Table {
 
     pub fn push_noted(
         &mut self,
-        workload: &'static str,
+        workload: impl Into<String>,
         peer: impl Into<String>,
         value: Option<f64>,
         unit: &'static str,
         note: impl Into<String>,
     ) {
         let row = Row {
-            workload,
+            workload: workload.into(),
             peer: peer.into(),
             value,
             unit,
@@ -67,9 +67,9 @@ impl Table {
             let workload = if row.workload == last {
                 ""
             } else {
-                row.workload
+                &row.workload
             };
-            last = row.workload;
+            last = &row.workload;
             let _ = writeln!(
                 out,
                 "| {workload} | {} | {} | {} |",
