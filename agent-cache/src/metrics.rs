@@ -148,9 +148,19 @@ impl Counters {
         }
     }
 
+    /// Adds `hits` counted elsewhere (a run's, under its detector's lock).
+    pub(crate) fn add_hits(&self, hits: u64) {
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> AgentMetrics {
+        self.snapshot_with_hits(0)
+    }
+
+    /// A snapshot, with `more_hits` counted elsewhere added in.
+    pub(crate) fn snapshot_with_hits(&self, more_hits: u64) -> AgentMetrics {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let (hits, misses) = (get(&self.hits), get(&self.misses));
+        let (hits, misses) = (get(&self.hits) + more_hits, get(&self.misses));
         let by_kind = LoopDetectionsByKind {
             repeat: get(&self.detections[LoopKind::Repeat as usize]),
             depth: get(&self.detections[LoopKind::Depth as usize]),

@@ -15,6 +15,7 @@ use tokio::task::{AbortHandle, JoinHandle};
 use crate::detector::{Detection, LoopDetector, LoopLimits};
 use crate::metrics::{Counters, Event, GLOBAL};
 use crate::resource::ResourceRegistry;
+use crate::spin::{SpinGuard, SpinLock};
 use crate::{AgentMetrics, LoopKind};
 
 /// What a session does when it detects a loop.
@@ -118,6 +119,26 @@ pub(crate) struct SessionInner {
     limits: LoopLimits,
     on_loop: OnLoop,
     pub(crate) counters: Counters,
+    /// The hits of its live runs that detect loops, each counted under its run's detector
+    /// lock (see [`ActiveRun::check_read`]); a [`RunDetector`] adds its count to `counters`
+    /// when it goes.
+    live_hits: Mutex<Vec<Arc<AtomicU64>>>,
+}
+
+impl SessionInner {
+    /// Its counters with the hits of its live runs.
+    fn metrics(&self) -> AgentMetrics {
+        let live = self.live_hits.lock();
+        self.counters
+            .snapshot_with_hits(live.iter().map(|hits| hits.load(Ordering::Relaxed)).sum())
+    }
+
+    /// Adds its counts, those of its live runs included, to `total`.
+    fn add_to(&self, total: &Counters) {
+        let live = self.live_hits.lock();
+        self.counters.add_to(total);
+        total.add_hits(live.iter().map(|hits| hits.load(Ordering::Relaxed)).sum());
+    }
 }
 
 /// Configures an [`AgentCacheSession`]. Cloning it gives a template for sessions alike (the
@@ -192,6 +213,7 @@ impl AgentCacheSessionBuilder {
                 limits: self.limits,
                 on_loop: self.on_loop,
                 counters: Counters::default(),
+                live_hits: Mutex::new(Vec::new()),
             }),
         };
         let mut live = LIVE.lock();
@@ -241,7 +263,7 @@ impl AgentCacheSession {
 
     /// A snapshot of this session's counters, readable during and after a run.
     pub fn metrics(&self) -> AgentMetrics {
-        self.inner.counters.snapshot()
+        self.inner.metrics()
     }
 
     /// Runs an agent workflow in this session.
@@ -345,7 +367,8 @@ where
 /// them with the session's other calls, so a loop halts that call, not the session.
 pub(crate) struct ActiveRun {
     pub(crate) session: Arc<SessionInner>,
-    detector: Arc<Mutex<LoopDetector>>,
+    /// Its loop detector: its own, or its served session's.
+    detector: Arc<RunDetector>,
     /// Resources invalidated by session-scoped invalidators in this run.
     pub(crate) resources: Arc<ResourceRegistry>,
     /// Session-scoped caches, by tool.
@@ -360,6 +383,78 @@ pub(crate) struct ActiveRun {
 
 type SessionCaches = HashMap<usize, Box<dyn Any + Send + Sync>>;
 
+/// A loop detector and the hits counted under its lock: a workflow run's own, or shared by
+/// every call of a served session. Listed in its session's `live_hits` while it lives.
+pub(crate) struct RunDetector {
+    session: Arc<SessionInner>,
+    detector: SpinLock<LoopDetector>,
+    /// Hits, counted while `detector` is locked: only the lock's holder writes it, so a hit
+    /// costs a plain store, not an atomic read-modify-write.
+    hits: Arc<AtomicU64>,
+}
+
+impl RunDetector {
+    fn new(session: &Arc<SessionInner>) -> Arc<Self> {
+        let hits = Arc::new(AtomicU64::new(0));
+        if session.detection {
+            session.live_hits.lock().push(Arc::clone(&hits));
+        }
+        Arc::new(RunDetector {
+            session: Arc::clone(session),
+            detector: SpinLock::new(LoopDetector::new(session.limits)),
+            hits,
+        })
+    }
+
+    fn lock(&self) -> SpinGuard<'_, LoopDetector> {
+        self.detector.lock()
+    }
+}
+
+impl Drop for RunDetector {
+    fn drop(&mut self) {
+        // Under the lock `metrics` sums under: the hits count as live or as the session's,
+        // once.
+        let mut live = self.session.live_hits.lock();
+        live.retain(|hits| !Arc::ptr_eq(hits, &self.hits));
+        self.session
+            .counters
+            .add_hits(self.hits.load(Ordering::Relaxed));
+    }
+}
+
+/// A read being recorded for loop detection, under its run's detector lock.
+pub(crate) struct Recording<'a> {
+    detector: &'a mut LoopDetector,
+    hits: &'a AtomicU64,
+    tool: &'static str,
+    signature: u64,
+    /// The version of the read's resources (see [`LoopDetector::record_read`]).
+    version: u64,
+    /// Boxed: this is moved about on every call, and almost never holds one.
+    detection: Option<Box<Detection>>,
+}
+
+impl Recording<'_> {
+    /// Records the call, once the lookup knows whether it hits; counts a hit that completes
+    /// no loop (only the lock's holder writes `hits`: a plain store).
+    #[inline]
+    pub(crate) fn record(&mut self, hit: bool) {
+        // Matched, not assigned: the common `None` copies no `Detection`.
+        match self
+            .detector
+            .record_read(self.tool, self.signature, self.version)
+        {
+            None if hit => {
+                let hits = self.hits.load(Ordering::Relaxed);
+                self.hits.store(hits + 1, Ordering::Relaxed);
+            }
+            None => {}
+            Some(detection) => self.detection = Some(Box::new(detection)),
+        }
+    }
+}
+
 /// What a tool call does after loop detection has seen it.
 pub(crate) enum Verdict {
     Proceed,
@@ -372,7 +467,7 @@ pub(crate) enum Verdict {
 impl ActiveRun {
     fn new(session: Arc<SessionInner>) -> Self {
         ActiveRun {
-            detector: Arc::new(Mutex::new(LoopDetector::new(session.limits))),
+            detector: RunDetector::new(&session),
             session,
             resources: Arc::default(),
             caches: Arc::default(),
@@ -390,6 +485,78 @@ impl ActiveRun {
     /// Whether this run detects loops: if not, calls need no signature.
     pub(crate) fn detects(&self) -> bool {
         self.session.detection
+    }
+
+    /// Records a read and looks it up, decides what happens to it and counts it: `Some` of
+    /// what the lookup found (a hit returns it, a miss loads), or `None` when the run halts.
+    /// `signature` is `None` when the run does not detect loops; `version` is the version of
+    /// the read's resources (see [`LoopDetector::record_read`]). `lookup` finds the read's
+    /// value, calling [`Recording::record`] (when given one) as it does.
+    ///
+    /// The hit path: when the run detects loops, the lookup runs under the detector's lock,
+    /// which recording the call takes anyway, so that the two overlap and the hit is counted
+    /// with a plain store.
+    #[inline]
+    pub(crate) fn check_read<T>(
+        &self,
+        tool: &'static str,
+        signature: Option<u64>,
+        version: u64,
+        lookup: impl FnOnce(Option<&mut Recording<'_>>) -> Option<T>,
+    ) -> Option<Option<T>> {
+        if self.halted.get().is_some() {
+            count(Some(self), Event::Halted);
+            return None;
+        }
+        let Some(signature) = signature else {
+            let hit = lookup(None);
+            count(
+                Some(self),
+                if hit.is_some() {
+                    Event::Hit
+                } else {
+                    Event::Miss
+                },
+            );
+            return Some(hit);
+        };
+        let (hit, detection) = {
+            let mut detector = self.detector.lock();
+            let mut recording = Recording {
+                detector: &mut detector,
+                hits: &self.detector.hits,
+                tool,
+                signature,
+                version,
+                detection: None,
+            };
+            let hit = lookup(Some(&mut recording));
+            (hit, recording.detection)
+        };
+        let Some(detection) = detection else {
+            if hit.is_none() {
+                count(Some(self), Event::Miss);
+            }
+            return Some(hit);
+        };
+        match self.on_detection(tool, *detection) {
+            // A read with a cached value returns it instead of running the tool.
+            Verdict::Proceed | Verdict::ShortCircuit(_) if hit.is_some() => {
+                count(Some(self), Event::Hit);
+                Some(hit)
+            }
+            Verdict::Proceed => {
+                count(Some(self), Event::Miss);
+                Some(hit)
+            }
+            // Nothing cached to return instead: halt as `Raise` does.
+            Verdict::ShortCircuit(detection) => {
+                self.halt(detection);
+                count(Some(self), Event::Halted);
+                None
+            }
+            Verdict::Halt => None,
+        }
     }
 
     /// Records a tool call, before it runs, and decides what happens to it. `signature` is
@@ -415,6 +582,12 @@ impl ActiveRun {
         let Some(detection) = detection else {
             return Verdict::Proceed;
         };
+        self.on_detection(tool, detection)
+    }
+
+    /// What a detected loop does to the call that completed it, as `on_loop` says.
+    #[cold]
+    fn on_detection(&self, tool: &'static str, detection: Detection) -> Verdict {
         count(Some(self), Event::Detection(detection.kind));
         if let (Some(noted), OnLoop::Warn | OnLoop::ShortCircuit) =
             (&self.noted, self.session.on_loop)
@@ -510,7 +683,7 @@ impl ActiveRun {
 #[cfg(feature = "rmcp")]
 pub(crate) struct ServedSession {
     session: AgentCacheSession,
-    detector: Arc<Mutex<LoopDetector>>,
+    detector: Arc<RunDetector>,
     resources: Arc<ResourceRegistry>,
     caches: Arc<Mutex<SessionCaches>>,
 }
@@ -528,7 +701,7 @@ pub(crate) enum Served<T> {
 impl ServedSession {
     pub(crate) fn new(session: AgentCacheSession) -> Self {
         ServedSession {
-            detector: Arc::new(Mutex::new(LoopDetector::new(session.inner.limits))),
+            detector: RunDetector::new(&session.inner),
             resources: Arc::default(),
             caches: Arc::default(),
             session,
@@ -593,7 +766,7 @@ pub fn metrics() -> AgentMetrics {
     let live = LIVE.lock();
     GLOBAL.add_to(&total);
     for session in live.iter().filter_map(Weak::upgrade) {
-        session.counters.add_to(&total);
+        session.add_to(&total);
     }
     total.snapshot()
 }

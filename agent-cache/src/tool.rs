@@ -6,11 +6,13 @@ use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::{Future, pending};
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cache_core::__private::{
-    CacheSlot, FleetKey, FleetValue, KeyPart, get_uncounted, with_fleet_coherence,
+    CacheSlot, FleetKey, FleetValue, KeyPart, get_uncounted_then, with_fleet_coherence,
 };
 use cache_core::fleet::{Delivery, FleetSetup, Postcard};
 use cache_core::{AsyncCache, Engine};
@@ -19,7 +21,7 @@ use crate::detector::CallHasher;
 use crate::fleet;
 use crate::metrics::Event;
 use crate::resource::{Node, ResourceRegistry};
-use crate::session::{self, ActiveRun, Verdict, count};
+use crate::session::{self, ActiveRun, Recording, Verdict, count};
 
 /// Resources invalidated by global-scope invalidators.
 static GLOBAL_RESOURCES: LazyLock<ResourceRegistry> = LazyLock::new(ResourceRegistry::default);
@@ -67,11 +69,12 @@ pub struct Tool {
 }
 
 /// A cached value with the resource nodes its version was taken from, which keeps them (and
-/// so that version) alive as long as the entry; `None` when the tool holds them itself.
+/// so that version) alive as long as the entry; `None` when the tool holds them itself. A thin
+/// pointer: a cache's entries fill the CPU's caches, and a smaller entry is a faster hit.
 #[derive(Clone)]
 struct Tagged<V> {
     value: V,
-    _nodes: Option<Arc<[Arc<Node>]>>,
+    _nodes: Option<Arc<Vec<Arc<Node>>>>,
 }
 
 /// The resource nodes one call's version is taken from.
@@ -79,7 +82,7 @@ enum Nodes {
     /// Held by the tool for good.
     Static(&'static [Arc<Node>]),
     /// Resolved for this call; entries hold them.
-    Resolved(Arc<[Arc<Node>]>),
+    Resolved(Arc<Vec<Arc<Node>>>),
 }
 
 impl Nodes {
@@ -94,10 +97,37 @@ impl Nodes {
             .fold(GLOBAL_RESOURCES.epoch(), u64::wrapping_add)
     }
 
-    fn keep_alive(self) -> Option<Arc<[Arc<Node>]>> {
+    fn keep_alive(self) -> Option<Arc<Vec<Arc<Node>>>> {
         match self {
             Nodes::Static(_) => None,
             Nodes::Resolved(nodes) => Some(nodes),
+        }
+    }
+}
+
+/// A read tool call's future, from [`Tool::read`] and [`Tool::try_read`]: its value when the
+/// lookup found it, which a hit returns without building or boxing a future; otherwise what
+/// it waits for (a load), boxed.
+#[must_use = "a read returns its value only when awaited"]
+pub enum Read<T, W> {
+    /// A hit: the value, until polled.
+    Done(Option<T>),
+    /// A miss: the load (or a halted run, which never completes).
+    Waiting(Pin<Box<W>>),
+}
+
+// Never pinned through: `Done` moves its value out, `Waiting` is pinned in its box.
+impl<T, W> Unpin for Read<T, W> {}
+
+impl<T, W: Future<Output = T>> Future for Read<T, W> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match self.get_mut() {
+            Read::Done(value) => {
+                Poll::Ready(value.take().expect("a read polled after it completed"))
+            }
+            Read::Waiting(wait) => wait.as_mut().poll(cx),
         }
     }
 }
@@ -165,62 +195,79 @@ impl Tool {
         hasher.finish()
     }
 
-    /// A read tool call with an infallible body.
-    pub async fn read<K, V, F>(
+    /// A read tool call with an infallible body: [`try_read`](Self::try_read) for a body that
+    /// cannot fail.
+    #[inline]
+    pub fn read<K, V, F>(
         &'static self,
         key: K,
         resources: &[Cow<'_, str>],
         body: impl FnOnce() -> F,
-    ) -> V
+    ) -> Read<V, impl Future<Output = V>>
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
         F: Future<Output = V>,
     {
-        let body = || async { Ok(body().await) };
-        let read = self.try_read::<K, V, Infallible, _>(key, resources, body);
-        match read.await {
-            Ok(value) => value,
-            Err(never) => match *never {},
+        match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
+            Lookup::Hit(value) => Read::Done(Some(value)),
+            lookup => Read::Waiting(Box::pin(async move {
+                let load = |_: &K| async { Ok::<_, Arc<Infallible>>(body().await) };
+                match self.wait(lookup, load, |_| true).await {
+                    Ok(value) => value,
+                    Err(never) => match *never {},
+                }
+            })),
         }
     }
 
     /// A read tool call: a hit, or one load shared by every concurrent caller of these
     /// arguments in this scope. Only `Ok` values are cached. `body` makes the tool's future,
     /// on a miss only.
-    pub async fn try_read<K, V, E, F>(
+    ///
+    /// The lookup and loop detection happen in this call, so that a hit never builds a
+    /// future: the macros call it in the tool's own `async fn` and await it at once.
+    #[inline]
+    pub fn try_read<K, V, E, F>(
         &'static self,
         key: K,
         resources: &[Cow<'_, str>],
         body: impl FnOnce() -> F,
-    ) -> Result<V, Arc<E>>
+    ) -> Read<Result<V, Arc<E>>, impl Future<Output = Result<V, Arc<E>>>>
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        self.read_with(key, resources, body, |_| true).await
+        self.read_with(key, resources, body, |_| true)
     }
 
     /// [`try_read`](Self::try_read), where `failed` tells which errors are failures for
     /// retry-storm detection (an MCP tool's result that needs another round trip is not
     /// cached, and is no failure either).
-    pub(crate) async fn read_with<K, V, E, F>(
+    #[inline]
+    pub(crate) fn read_with<K, V, E, F>(
         &'static self,
         key: K,
         resources: &[Cow<'_, str>],
         body: impl FnOnce() -> F,
         failed: fn(&E) -> bool,
-    ) -> Result<V, Arc<E>>
+    ) -> Read<Result<V, Arc<E>>, impl Future<Output = Result<V, Arc<E>>>>
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        let load = |_: &K| async { body().await.map_err(Arc::new) };
-        self.read_through(key, resources, load, failed).await
+        match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
+            Lookup::Hit(value) => Read::Done(Some(Ok(value))),
+            lookup => Read::Waiting(Box::pin(self.wait(
+                lookup,
+                |_| async { body().await.map_err(Arc::new) },
+                failed,
+            ))),
+        }
     }
 
     /// [`try_read`](Self::try_read) for a tool with `shared = true`: on a miss here, the
@@ -240,8 +287,9 @@ impl Tool {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
+        let lookup = session::with_current(|run| self.lookup::<K, V>(run, key, resources));
         let load = |key: &K| self.through_fleet(fleet, key.clone(), resources, body);
-        self.read_through(key, resources, load, |_| true).await
+        self.wait(lookup, load, |_| true).await
     }
 
     /// [`try_read_shared`](Self::try_read_shared) with an infallible body.
@@ -265,13 +313,13 @@ impl Tool {
         }
     }
 
-    /// A read: a hit, or `load` (given the arguments, on a miss only) shared by every
-    /// concurrent caller of these arguments in this scope. `failed` tells which of its errors
-    /// are failures, for retry-storm detection.
-    async fn read_through<K, V, E, L, Fut>(
+    /// What a read waits for once looked up: its value (a hit), a halted run (forever), or
+    /// `load` (given the arguments, on a miss only) shared by every concurrent caller of these
+    /// arguments in this scope; a session-scoped tool outside a session runs it uncached.
+    /// `failed` tells which of its errors are failures, for retry-storm detection.
+    async fn wait<K, V, E, L, Fut>(
         &'static self,
-        key: K,
-        resources: &[Cow<'_, str>],
+        lookup: Lookup<K, V>,
         load: L,
         failed: fn(&E) -> bool,
     ) -> Result<V, Arc<E>>
@@ -282,10 +330,9 @@ impl Tool {
         L: FnOnce(&K) -> Fut,
         Fut: Future<Output = Result<V, Arc<E>>>,
     {
-        match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
+        match lookup {
             Lookup::Hit(value) => Ok(value),
             Lookup::Halt => pending().await,
-            // A session-scoped tool outside a session runs uncached.
             Lookup::Uncached(key) => load(&key).await,
             Lookup::Miss(miss) => {
                 let Miss {
@@ -357,8 +404,14 @@ impl Tool {
         });
         cache.try_get_with((arguments, version), body()).await
     }
-    /// Everything a read does before it may have to wait: loop detection, and the lookup.
+
+    /// Everything a read does before it may have to wait: the lookup, and loop detection.
     /// Synchronous, so the session is borrowed rather than counted.
+    ///
+    /// The lookup comes first, and records the call for loop detection from inside (so that
+    /// the two overlap and the hit is counted under the lock recording takes anyway); what a
+    /// halted run or a detected loop makes of the call does not depend on the order.
+    #[inline]
     fn lookup<K, V>(
         &'static self,
         run: Option<&ActiveRun>,
@@ -373,32 +426,46 @@ impl Tool {
         let signature = run
             .filter(|run| run.detects())
             .map(|_| self.signature(&key));
-        // Resolved before the call is recorded: a repeat whose version moved is progress.
-        let nodes = self.nodes(run, resources);
-        let version = nodes.version();
-        let verdict = run.map_or(Verdict::Proceed, |run| {
-            run.check(self.spec.name, signature, Some(version))
-        });
-        if let Verdict::Halt = verdict {
-            return Lookup::Halt;
-        }
         let Some(cache) = self.cache::<K, V>(run) else {
+            // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
             return Lookup::Uncached(key);
         };
+        // Resolved before the call is recorded: a repeat whose version moved is progress.
+        let nodes = self.nodes(run, resources);
+        let version = nodes.version();
         let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
-        if let Some(hit) = get_uncounted(&cache, &key) {
-            count(run, Event::Hit);
+        let lookup = |recording: Option<&mut Recording<'_>>| {
+            get_uncounted_then(&cache, &key, |tagged| {
+                if let Some(recording) = recording {
+                    recording.record(tagged.is_some());
+                }
+                tagged.map(|tagged| tagged.value.clone())
+            })
+        };
+        let hit = match run {
+            Some(run) => match run.check_read(self.spec.name, signature, version, lookup) {
+                Some(hit) => hit,
+                None => return Lookup::Halt,
+            },
+            None => {
+                let hit = lookup(None);
+                count(
+                    None,
+                    if hit.is_some() {
+                        Event::Hit
+                    } else {
+                        Event::Miss
+                    },
+                );
+                hit
+            }
+        };
+        if let Some(hit) = hit {
             tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
-            return Lookup::Hit(hit.value);
+            return Lookup::Hit(hit);
         }
-        if let (Verdict::ShortCircuit(detection), Some(run)) = (verdict, run) {
-            run.halt(detection);
-            count(Some(run), Event::Halted);
-            return Lookup::Halt;
-        }
-        count(run, Event::Miss);
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
         Lookup::Miss(Box::new(Miss {
             cache,
@@ -519,12 +586,12 @@ impl Tool {
         if self.spec.scope == Scope::Global && !self.spec.parameterised {
             return Nodes::Static(self.static_nodes.get_or_init(|| global.collect()));
         }
-        Nodes::Resolved(match (self.spec.scope, run) {
+        Nodes::Resolved(Arc::new(match (self.spec.scope, run) {
             (Scope::Session, Some(run)) => global
                 .chain(resources.iter().map(|r| run.resources.resolve(r)))
                 .collect(),
             _ => global.collect(),
-        })
+        }))
     }
 
     /// The cache this call reads: the tool's global one, or the session's; `None` for a

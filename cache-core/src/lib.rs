@@ -171,6 +171,6 @@ pub mod __private {
     pub use crate::macro_support::{
         CacheSlot, FleetKey, FleetKeyPart, FleetValue, KeyPart, borrowed_key_part, build,
         build_fleet, build_fleet_shared, fleet_borrowed_key_part, fleet_key_part, get_uncounted,
-        hit, key_part, unshare, with_fleet_coherence,
+        get_uncounted_then, hit, key_part, unshare, with_fleet_coherence,
     };
 }

@@ -250,6 +250,26 @@ where
     cache.inner.store.get(key, cache.inner.generation())
 }
 
+/// [`get_uncounted`], handing the value (or `None`) to `then` while the cache still holds it,
+/// for a caller whose own bookkeeping of the lookup (the agent layer's loop detection) can then
+/// run alongside it.
+#[inline]
+pub fn get_uncounted_then<K, V, Q, R>(
+    cache: &AsyncCache<K, V>,
+    key: &Q,
+    then: impl FnOnce(Option<&V>) -> R,
+) -> R
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static + Borrow<Q>,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + Eq + ?Sized,
+{
+    cache
+        .inner
+        .store
+        .get_then(key, cache.inner.generation(), then)
+}
+
 /// A hit on `probe`, the borrowed form of a key that is one argument (`name` for a `&str`
 /// argument keyed as a `String`): a hit need not build, clone or allocate the owned key.
 /// Counts a hit; a miss counts nothing, since the load that follows looks again and counts it.

@@ -129,6 +129,27 @@ where
         }
     }
 
+    /// Hands the live value of `key` stored in `generation` (or `None`) to `then`, while the
+    /// engine still holds it: the caller's own work runs inside the lookup, with no fence
+    /// between the two.
+    #[inline]
+    pub(crate) fn get_then<Q, R>(
+        &self,
+        key: &Q,
+        generation: u64,
+        then: impl FnOnce(Option<&V>) -> R,
+    ) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self {
+            Store::Disabled => then(None),
+            Store::Moka(store) => then(store.get(key, generation).as_ref()),
+            Store::QuickCache(store) => store.get_then(key, generation, then),
+        }
+    }
+
     /// Whether `key` has a live value, without touching its recency. An entry of an older
     /// generation is gone from the engine too (`clear` empties it), but for a few instructions
     /// after a load fenced by `clear` stores and unstores its value.

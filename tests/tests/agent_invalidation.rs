@@ -1299,6 +1299,81 @@ async fn global_metrics_count_live_sessions_and_keep_dropped_ones() {
 
 // ---------------------------------------------------------------------------------------------
 
+mod counted_once {
+    use super::*;
+
+    #[agent_cache(resource = "counted")]
+    pub(super) async fn read(id: u64) -> u64 {
+        id
+    }
+}
+
+/// A run that detects loops counts its hits under the detector's lock, apart from the
+/// session's counters: each hit still counts exactly once in the session's metrics while the
+/// run goes on (read from another task), after it, with runs of one session at once, and
+/// in the global aggregate once the session is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hit_counts_once_during_the_run_after_it_and_across_parallel_runs() {
+    use counted_once::read;
+    let before = agent_cache::metrics();
+    let session = AgentCacheSession::builder()
+        .max_tool_repeats(u32::MAX)
+        .max_execution_depth(u64::MAX)
+        .build();
+    let (started, finish) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let run = tokio::spawn({
+        let (session, started, finish) = (session.clone(), started.clone(), finish.clone());
+        async move {
+            session
+                .run(async {
+                    read(1).await; // the miss that loads it
+                    for _ in 0..100 {
+                        read(1).await;
+                    }
+                    started.notify_one();
+                    finish.notified().await;
+                })
+                .await
+                .unwrap();
+        }
+    });
+    timeout(HANG, started.notified()).await.unwrap();
+    let during = session.metrics();
+    assert_eq!((during.hits, during.misses), (100, 1), "during the run");
+    finish.notify_one();
+    timeout(HANG, run).await.unwrap().unwrap();
+    let after = session.metrics();
+    assert_eq!((after.hits, after.misses, after.tool_calls), (100, 1, 101));
+
+    // Two runs of the session at once, each on its own task.
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let session = session.clone();
+            tokio::spawn(async move {
+                session
+                    .run(async {
+                        for _ in 0..1_000 {
+                            read(1).await;
+                        }
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for run in runs {
+        timeout(HANG, run).await.unwrap().unwrap();
+    }
+    assert_eq!(session.metrics().hits, 2_100, "both runs' hits, once each");
+    let live = agent_cache::metrics();
+    assert!(live.hits >= before.hits + 2_100, "live session: {live:?}");
+    drop(session);
+    let gone = agent_cache::metrics();
+    assert!(gone.hits >= before.hits + 2_100, "after the drop: {gone:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+
 mod engines {
     use super::*;
 

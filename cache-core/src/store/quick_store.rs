@@ -131,6 +131,34 @@ where
         Some(stored.value.clone())
     }
 
+    /// [`get`](Self::get), handing the value to `then` under the lock instead of cloning it.
+    #[inline]
+    pub(super) fn get_then<Q, R>(
+        &self,
+        key: &Q,
+        generation: u64,
+        then: impl FnOnce(Option<&V>) -> R,
+    ) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let cache = self.read();
+        let Some(stored) = cache
+            .get(key)
+            .filter(|stored| stored.generation == generation)
+        else {
+            return then(None);
+        };
+        if stored.expires() && stored.is_expired_at(clock::recent()) {
+            let expires_at = stored.expires_at;
+            drop(cache);
+            self.expire(key, expires_at);
+            return then(None);
+        }
+        then(Some(&stored.value))
+    }
+
     /// Whether `key` has a live entry, without counting as a read for the eviction policy.
     pub(super) fn contains<Q>(&self, key: &Q) -> bool
     where
