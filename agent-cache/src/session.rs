@@ -303,17 +303,15 @@ pub(crate) fn current() -> Option<Arc<ActiveRun>> {
 }
 
 /// Calls `f` with the run of the session the calling task is in, if any, borrowed in place:
-/// the hit path takes no reference count.
+/// the hit path takes no reference count. Only a pointer comes out of the task-local, so that
+/// `f` runs (and returns) outside its accessor.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&ActiveRun>) -> R) -> R {
-    let mut f = Some(f);
-    let in_session = CURRENT.try_with(|run| f.take().map(|f| f(Some(&**run))));
-    match (in_session, f) {
-        (Ok(Some(output)), _) => output,
-        (_, Some(f)) => f(None),
-        // `f` was taken only by the closure, which then returned its output.
-        (_, None) => unreachable!("a tool lookup runs once"),
-    }
+    let run = CURRENT.try_with(Arc::as_ptr).ok();
+    // SAFETY: the task-local holds an `Arc` of the run for as long as the task is polled, and
+    // `f` is synchronous: nothing can drop the run while it holds the reference (a scope
+    // nested inside `f` would only move the `Arc` aside and back).
+    f(run.map(|run| unsafe { &*run }))
 }
 
 /// Spawns `future` onto the current tokio runtime in the caller's session, if any.
