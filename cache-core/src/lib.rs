@@ -89,7 +89,8 @@
 //!   cached or already loading are not sent; a key missing from the returned map yields
 //!   `Ok(None)` and is not cached; a batch error goes to every key of that batch. No batch
 //!   can hang because a runtime shut down: every waiter can send its window.
-//! - **TTL** is fixed at insert (not sliding); expired entries are never returned.
+//! - **TTL** is fixed at insert (not sliding). An entry never expires early, and is never
+//!   returned more than one tick (1 ms) after it expired: see [Expiry](#expiry).
 //! - **Runtimes**: a cache needs no runtime to be built, so it can be a `static`, and it
 //!   serves any number of tokio runtimes in turn or at once.
 //!
@@ -110,6 +111,38 @@
 //! assert_eq!(SQUARES.metrics().loads, 1);
 //! ```
 //!
+//! # Expiry
+//!
+//! An entry's expiry is fixed with the OS clock (`std::time::Instant`) when it is stored. A
+//! hit on an entry with a TTL checks it against a coarse clock that is never ahead of the OS
+//! clock and at most one tick (1 ms) behind it, so an entry never expires before its TTL and
+//! is served at most a tick after it. Entries without a TTL never look at a clock.
+//!
+//! The coarse clock is a word that a thread of the process (`cache-core clock`) refreshes
+//! every tick, so a hit reads it with one load instead of asking the OS (which costs a hit
+//! about twice what the hit itself costs; `BENCHMARKS.md` has the rows). That thread runs only
+//! while hits on entries with a TTL come hard (a thread making 256 of them within a
+//! millisecond starts it, and it parks again once none does); meanwhile hits read the OS clock
+//! and expiry is exact. A thread that keeps hitting also refreshes the word itself now and
+//! then, so a machine too busy to run the clock's thread on time does not stretch the tick.
+//! The thread is spawned on first need, serves every cache and runtime of the process, and
+//! needs no runtime itself.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::AsyncCache;
+//!
+//! let cache: AsyncCache<u64, u64> =
+//!     AsyncCache::builder().default_ttl(Duration::from_secs(60)).build();
+//! cache.insert(1, 10);
+//! cache.insert_with_ttl(2, 20, Some(Duration::from_millis(20)));
+//! for _ in 0..10_000 {
+//!     assert_eq!(cache.get(&1), Some(10)); // within its TTL: never expired early
+//! }
+//! std::thread::sleep(Duration::from_millis(200)); // far past key 2's TTL
+//! assert_eq!(cache.get(&2), None);
+//! ```
+//!
 //! # Across processes: a fleet
 //!
 //! A service that runs as several processes can make a cache coherent across all of them:
@@ -126,12 +159,12 @@
 //! [`AsyncCacheBuilder::engine`] (or `engine = "..."` on the attributes); every guarantee above
 //! holds on both, and the stress tests run on both.
 //!
-//! - [`Engine::QuickCache`], the default: [quick_cache](https://docs.rs/quick_cache) in one
-//!   shard, so the bound is exact. A hit takes a shared read lock and bumps a reference count,
-//!   and reads the clock only for an entry that has a TTL (each entry carries its expiry
-//!   instant, checked on read). Eviction is CLOCK-Pro: close to LRU, with a small probation
-//!   ring that keeps one-off keys from flushing the working set; caches of fewer than 34
-//!   entries evict in LRU order.
+//! - [`Engine::QuickCache`], the default: one [quick_cache](https://docs.rs/quick_cache) policy
+//!   for all entries, so the bound is exact. A hit takes a read lock split in eight (each
+//!   thread locks a part of its own, so threads hitting one cache at once write no shared
+//!   word) and bumps a reference count; each entry carries its expiry, checked on read.
+//!   Eviction is CLOCK-Pro: close to LRU, with a small probation ring that keeps one-off keys
+//!   from flushing the working set; caches of fewer than 34 entries evict in LRU order.
 //! - [`Engine::Moka`]: [moka](https://docs.rs/moka) in LRU mode, with recency and the bound
 //!   applied at each insert, for a strictly least-recently-used order.
 //!
