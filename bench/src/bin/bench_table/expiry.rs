@@ -9,7 +9,8 @@ use crate::Settings;
 use crate::peers::median;
 use crate::report::Table;
 
-pub const LATE: &str = "expiry under back-to-back hits: served past expiry, at most (µs)";
+pub const LATE: &str =
+    "expiry under back-to-back hits: served past expiry, 99th percentile of entries (µs)";
 pub const OURS: &str = "AsyncCache::get, TTL 5 ms [quick_cache, default]";
 pub const OURS_MOKA: &str = "AsyncCache::get, TTL 5 ms [moka]";
 
@@ -29,15 +30,17 @@ pub fn run(settings: &Settings, table: &mut Table) {
             late.push(lateness.as_secs_f64() * 1e6);
             reads += count;
         }
-        let worst = late.iter().copied().fold(0.0, f64::max);
+        late.sort_by(f64::total_cmp);
+        let worst = late.last().copied().unwrap_or(0.0);
+        let p99 = late[(late.len() * 99).div_ceil(100).saturating_sub(1)];
         table.push_noted(
             LATE,
             name,
-            Some(worst),
+            Some(p99),
             "µs",
             format!(
-                "median {:.0} µs over {} entries ({reads} reads); none was a miss before its \
-                 expiry (checked on every read)",
+                "median {:.0} µs, worst {worst:.0} µs over {} entries ({reads} reads); none \
+                 was a miss before its expiry (checked on every read)",
                 median(late),
                 settings.expiries
             ),
