@@ -67,6 +67,46 @@ pub fn key_sets(entries: usize) -> (Vec<u64>, Vec<u64>) {
     (inserted, lookups)
 }
 
+/// A stopwatch of the calling thread's CPU time, for the single-thread timings: the machine a
+/// benchmark runs on is often shared, and time the OS gives other processes while this thread
+/// waits for a CPU says nothing about the code timed. (Where threads run at once, and where a
+/// workload sleeps, the rows are timed by the wall clock instead.)
+pub struct CpuTimer(std::time::Duration);
+
+impl CpuTimer {
+    /// Starts timing.
+    pub fn start() -> Self {
+        CpuTimer(thread_cpu_time())
+    }
+
+    /// CPU time this thread spent since [`start`](Self::start).
+    pub fn elapsed(&self) -> std::time::Duration {
+        thread_cpu_time().saturating_sub(self.0)
+    }
+}
+
+#[cfg(unix)]
+fn thread_cpu_time() -> std::time::Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the thread's CPU-time clock is unavailable");
+    let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(now.tv_nsec).unwrap_or(0);
+    std::time::Duration::new(secs, nanos)
+}
+
+/// Without a thread CPU-time clock: the wall clock since the first call.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> std::time::Duration {
+    static ORIGIN: std::sync::LazyLock<std::time::Instant> =
+        std::sync::LazyLock::new(std::time::Instant::now);
+    ORIGIN.elapsed()
+}
+
 /// The median of `samples` (the upper one of an even count).
 pub fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);

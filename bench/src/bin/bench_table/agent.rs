@@ -14,7 +14,7 @@ use agent_cache::{
 use cache_core::{async_lru, async_ttl};
 
 use crate::Settings;
-use crate::peers::{key_sets, median, poll_once};
+use crate::peers::{CpuTimer, key_sets, median, poll_once};
 use crate::report::Table;
 use bench::alloc::live_bytes;
 
@@ -113,9 +113,9 @@ fn bench_session() -> AgentCacheSession {
 /// Nanoseconds per call of one future that awaits `ops` calls, polled once with a no-op
 /// waker: every call is a hit, so it completes on that poll without an executor.
 fn time_hits<F: Future>(ops: usize, future: F) -> f64 {
-    let start = Instant::now();
+    let timer = CpuTimer::start();
     poll_once(future);
-    start.elapsed().as_nanos() as f64 / ops as f64
+    timer.elapsed().as_nanos() as f64 / ops as f64
 }
 
 fn hits(settings: &Settings, table: &mut Table) {
@@ -295,9 +295,9 @@ fn loop_detector(settings: &Settings, table: &mut Table) {
         }
     };
     let timed = |detector: &mut LoopDetector, calls: &[u64]| {
-        let start = Instant::now();
+        let timer = CpuTimer::start();
         record(detector, calls);
-        start.elapsed().as_nanos() as f64 / calls.len() as f64
+        timer.elapsed().as_nanos() as f64 / calls.len() as f64
     };
     let (mut short, mut long) = (Vec::new(), Vec::new());
     let mut heap = [0; 4];

@@ -2,9 +2,9 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub use bench::{median, poll_once, poll_until_ready, splitmix64};
+pub use bench::{CpuTimer, median, poll_once, poll_until_ready, splitmix64};
 use cache_core::{async_lru, async_ttl};
 use cached::macros::cached;
 
@@ -124,16 +124,16 @@ pub fn key_sets() -> (Vec<u64>, Vec<u64>) {
     bench::key_sets(ENTRIES)
 }
 
-/// Nanoseconds per call of `op` over `ops` calls cycling through `keys`, the median of
-/// `rounds` rounds.
+/// Nanoseconds (of this thread's CPU time) per call of `op` over `ops` calls cycling through
+/// `keys`, the median of `rounds` rounds.
 pub fn ns_per_op<R>(rounds: usize, ops: usize, keys: &[u64], mut op: impl FnMut(u64) -> R) -> f64 {
     let samples = (0..rounds)
         .map(|_| {
-            let start = Instant::now();
+            let timer = CpuTimer::start();
             for key in keys.iter().cycle().take(ops) {
                 black_box(op(black_box(*key)));
             }
-            start.elapsed().as_nanos() as f64 / ops as f64
+            timer.elapsed().as_nanos() as f64 / ops as f64
         })
         .collect();
     median(samples)
