@@ -9,15 +9,16 @@
 //! tick after it expired.
 //!
 //! Why a coarse clock: reading the OS clock costs a hit on an entry with a TTL about twice what
-//! the hit itself costs (37 ns against 21 ns on the machine of `BENCHMARKS.md`, where the runner
-//! has the rows). quanta, which reads the CPU's time-stamp counter, still adds 6 to 7 ns there,
-//! and moka, its best-known user, stopped trusting it for expiry (moka-rs/moka#481: it can drift
-//! and, on some hardware, go backwards). Reading a word that a thread of ours refreshes every
-//! tick adds under a nanosecond.
+//! the hit itself costs (`BENCHMARKS.md` has the runner's rows: quick_cache's own hit, then the
+//! same with an expiry check by `Instant::now()` and by quanta). quanta, which reads the CPU's
+//! time-stamp counter, still adds a few nanoseconds, and moka, its best-known user, stopped
+//! trusting it for expiry (moka-rs/moka#481: it can drift and, on some hardware, go
+//! backwards). Reading a word that a thread of ours refreshes every tick adds under a
+//! nanosecond.
 //!
-//! What that thread costs: a wake-up per tick, measured at 20 to 30 µs of CPU on that (virtual)
-//! machine, about 2.7% of a core at one tick a millisecond; far less on bare metal. So it runs
-//! only while it pays: it is started by a thread that reads the clock for expiry
+//! What that thread costs: a wake-up per tick, 20 to 30 µs of CPU on the (virtual) machine of
+//! `BENCHMARKS.md`, about 2.7% of a core at one tick a millisecond; far less on bare metal. So
+//! it runs only while it pays: it is started by a thread that reads the clock for expiry
 //! [`START_READS`] times within one tick (a quarter of a million hits a second), and every
 //! [`PROBE_TICKS`] ticks it stops publishing for one tick to see whether such a thread is still
 //! there; if none is, it parks (no CPU) until one is. While it is parked, hits read the OS clock
