@@ -70,8 +70,13 @@ pub(crate) fn nanos_since_origin(instant: Instant) -> u64 {
 
 /// The expiry of an entry stored now to live `ttl` (`None`, or a TTL too large for the
 /// clock: [`NEVER`]).
+///
+/// The first entry with a TTL also spawns the clock's thread, parked: so that the hit that
+/// later starts it allocates nothing (a hit never allocates), and a process that stores no
+/// entry with a TTL never has one.
 pub(crate) fn expiry(ttl: Option<Duration>) -> u64 {
     ttl.map_or(NEVER, |ttl| {
+        CLOCK.prepare();
         let ttl = u64::try_from(ttl.as_nanos()).unwrap_or(NEVER);
         now().saturating_add(ttl)
     })
@@ -90,6 +95,8 @@ pub(crate) struct CoarseClock {
     tick: Duration,
     /// The thread, once spawned, with the fork generation it was spawned in.
     keeper: Mutex<Option<(u64, Thread)>>,
+    /// One more than the fork generation the thread was spawned in; 0 before it is.
+    spawned_in: AtomicU64,
 }
 
 /// Per thread: the clock being read while parked, the tick window those reads fall in, and
@@ -120,6 +127,7 @@ impl CoarseClock {
             recent: AtomicU64::new(PARKED),
             tick,
             keeper: Mutex::new(None),
+            spawned_in: AtomicU64::new(0),
         }
     }
 
@@ -186,8 +194,33 @@ impl CoarseClock {
         now
     }
 
+    /// Spawns the thread, parked, unless it runs already (in this process: a forked child
+    /// needs one of its own).
+    pub(crate) fn prepare(&'static self) {
+        if self.spawned_in.load(Ordering::Relaxed) != FORKS.load(Ordering::Relaxed) + 1 {
+            drop(self.keeper());
+        }
+    }
+
+    /// The thread, spawned if need be; `None` if it cannot be (or, in a child forked while
+    /// another thread held the lock, which stays held there).
+    #[cold]
+    fn keeper(&'static self) -> Option<Thread> {
+        let mut keeper = self.keeper.try_lock().ok()?;
+        let forks = FORKS.load(Ordering::Relaxed);
+        match &*keeper {
+            Some((spawned_in, thread)) if *spawned_in == forks => Some(thread.clone()),
+            _ => {
+                let thread = self.spawn()?;
+                *keeper = Some((forks, thread.clone()));
+                self.spawned_in.store(forks + 1, Ordering::Relaxed);
+                Some(thread)
+            }
+        }
+    }
+
     /// Publishes `now` at once (so other threads read the coarse clock from here on) and has
-    /// the thread keep time from then, spawning it if need be.
+    /// the thread keep time from then. Allocates nothing once [`prepare`](Self::prepare) ran.
     #[cold]
     fn start(&'static self, now: u64) {
         if self
@@ -197,19 +230,7 @@ impl CoarseClock {
         {
             return; // started by another thread
         }
-        // `try_lock`: in a child forked while another thread held the lock, it stays held.
-        let thread = self.keeper.try_lock().ok().and_then(|mut keeper| {
-            let forks = FORKS.load(Ordering::Relaxed);
-            match &*keeper {
-                Some((spawned_in, thread)) if *spawned_in == forks => Some(thread.clone()),
-                _ => {
-                    let thread = self.spawn()?;
-                    *keeper = Some((forks, thread.clone()));
-                    Some(thread)
-                }
-            }
-        });
-        match thread {
+        match self.keeper() {
             Some(thread) => thread.unpark(),
             // No thread to keep time: hits go on reading the OS clock.
             None => self.recent.store(PARKED, Ordering::Relaxed),
@@ -225,24 +246,34 @@ impl CoarseClock {
             .map(|handle| handle.thread().clone())
     }
 
-    /// The thread's loop: publish the time every tick; every [`PROBE_TICKS`] ticks, stop for
-    /// one tick and park unless a thread that reads densely started publishing again.
+    /// The thread's loop: parked until a dense reader publishes a time; then publish the time
+    /// every tick and, every [`PROBE_TICKS`] ticks, stop for one tick and park again unless a
+    /// thread that reads densely started publishing meanwhile.
     fn keep_time(&self) {
-        let mut ticks = 0;
+        let mut ticks = 0_u32;
         loop {
+            // `start` publishes before it unparks, so no wake-up is lost; a spurious one
+            // finds the clock still parked and parks again.
+            while self.recent.load(Ordering::Relaxed) == PARKED {
+                thread::park();
+            }
             thread::sleep(self.tick);
-            ticks += 1;
+            ticks = ticks.wrapping_add(1);
             if ticks % PROBE_TICKS == 0 {
                 self.recent.store(PARKED, Ordering::Relaxed);
                 thread::sleep(self.tick);
                 if self.recent.load(Ordering::Relaxed) == PARKED {
-                    // `start` publishes before it unparks, so no wake-up is lost; a spurious
-                    // one only costs ticks until the next probe.
-                    thread::park();
+                    continue;
                 }
             }
-            // `fetch_max`: a time a reader published while starting it may be newer.
-            self.recent.fetch_max(now(), Ordering::Relaxed);
+            // Never over `PARKED` (a reader may have just found the thread gone quiet); and
+            // never back: a time a reader published may be newer.
+            let now = now();
+            let _ = self
+                .recent
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |recent| {
+                    (recent != PARKED && recent < now).then_some(now)
+                });
         }
     }
 }
