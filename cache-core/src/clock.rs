@@ -259,7 +259,7 @@ impl CoarseClock {
             }
             thread::sleep(self.tick);
             ticks = ticks.wrapping_add(1);
-            if ticks % PROBE_TICKS == 0 {
+            if ticks.is_multiple_of(PROBE_TICKS) {
                 self.recent.store(PARKED, Ordering::Relaxed);
                 thread::sleep(self.tick);
                 if self.recent.load(Ordering::Relaxed) == PARKED {
