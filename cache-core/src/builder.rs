@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::evict::Hooks;
 use crate::fleet::{Attachment, FleetAttach, FleetChannel, FleetSetup};
 use crate::{AsyncCache, Engine};
 
@@ -32,6 +33,8 @@ pub struct AsyncCacheBuilder<K, V> {
     config: Config,
     fleet: Option<Attachment<K, V>>,
     _types: PhantomData<fn() -> (K, V)>,
+    /// The eviction listener and the weigher (see `evict.rs`).
+    pub(crate) hooks: Hooks<K, V>,
 }
 
 #[derive(Clone, Debug)]
@@ -43,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) max_batch_size: usize,
     pub(crate) warmup_concurrency: usize,
     pub(crate) engine: Engine,
+    /// The schema version written into snapshots and checked on restore.
+    pub(crate) snapshot_version: u32,
 }
 
 impl Default for Config {
@@ -54,13 +59,17 @@ impl Default for Config {
             max_batch_size: 100,
             warmup_concurrency: 16,
             engine: Engine::default(),
+            snapshot_version: 0,
         }
     }
 }
 
 impl<K, V> fmt::Debug for AsyncCacheBuilder<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.config.fmt(f)
+        f.debug_struct("AsyncCacheBuilder")
+            .field("config", &self.config)
+            .field("hooks", &self.hooks)
+            .finish()
     }
 }
 
@@ -74,6 +83,7 @@ where
             config: Config::default(),
             fleet: None,
             _types: PhantomData,
+            hooks: Hooks::default(),
         }
     }
 
@@ -173,6 +183,6 @@ where
 
     /// Builds the cache. Needs no runtime, so it can run in a `static` initialiser.
     pub fn build(self) -> AsyncCache<K, V> {
-        AsyncCache::from_config(self.config, self.fleet)
+        AsyncCache::from_config(self.config, self.fleet, self.hooks)
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::batch::BatchLoader;
 use crate::builder::{AsyncCacheBuilder, Config};
+use crate::evict::Hooks;
 use crate::fleet::{Attachment, FleetReceiver};
 use crate::flight::SingleFlight;
 use crate::metrics::{CacheMetrics, Counters, Event};
@@ -51,6 +52,8 @@ pub(crate) struct Inner<K, V> {
     pub(crate) fleet: Option<Attachment<K, V>>,
     /// What the fleet delivers other processes' messages to (the channel holds it weakly).
     pub(crate) fleet_receiver: OnceLock<Arc<dyn FleetReceiver>>,
+    /// Whether entries are weighed (`metrics` then reports their total weight).
+    pub(crate) weighted: bool,
 }
 
 impl<K, V> Inner<K, V>
@@ -125,16 +128,22 @@ where
         AsyncCacheBuilder::new()
     }
 
-    pub(crate) fn from_config(config: Config, fleet: Option<Attachment<K, V>>) -> Self {
+    pub(crate) fn from_config(
+        config: Config,
+        fleet: Option<Attachment<K, V>>,
+        hooks: Hooks<K, V>,
+    ) -> Self {
         let counters = Arc::new(Counters::default());
+        let weighted = hooks.weigher.is_some();
         let inner = Arc::new(Inner {
-            store: Store::new(config.engine, config.capacity, &counters),
+            store: Store::new(config.engine, config.capacity, &counters, hooks),
             flights: SingleFlight::new(),
             counters,
             generation: AtomicU64::new(0),
             config,
             fleet,
             fleet_receiver: OnceLock::new(),
+            weighted,
         });
         if let Some(fleet) = &inner.fleet {
             fleet.subscribe(&inner);
@@ -270,7 +279,7 @@ where
         // generation, so an entry of the new generation is always capped.
         let generation = self.inner.generation();
         let stored = Stored::new(value, generation, self.inner.capped(ttl));
-        self.inner.store.insert(key, stored);
+        drop(self.inner.store.insert(key, stored));
     }
 
     /// Removes `key`, and makes a load of `key` already in flight unable to store its value: a
@@ -285,7 +294,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.inner.fence(key);
-        self.inner.store.remove(key);
+        drop(self.inner.store.remove(key));
         if let Some(fleet) = &self.inner.fleet {
             drop(fleet.publish_invalidate(key, &self.inner.counters));
         }
@@ -322,6 +331,9 @@ where
             .counters
             .snapshot(size, self.inner.config.capacity);
         metrics.fleet = self.inner.fleet.as_ref().map(Attachment::info);
+        if self.inner.weighted {
+            metrics.weight = Some(self.inner.store.weight());
+        }
         metrics
     }
 
@@ -349,7 +361,7 @@ where
     pub(crate) fn drop_all(&self) {
         // A new generation kills every older entry and flight at once; nothing to lock.
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.store.clear();
+        drop(self.store.clear());
     }
 
     /// `ttl`, capped while the cache's fleet cannot be heard.

@@ -178,11 +178,13 @@ mod builder;
 mod cache;
 mod clock;
 mod error;
+mod evict;
 pub mod fleet;
 mod flight;
 mod load;
 mod macro_support;
 mod metrics;
+mod scan;
 mod store;
 mod warmup;
 
@@ -193,7 +195,9 @@ pub use batch::BatchLoader;
 pub use builder::AsyncCacheBuilder;
 pub use cache::AsyncCache;
 pub use error::SharedError;
+pub use evict::RemovalCause;
 pub use metrics::CacheMetrics;
+pub use scan::Iter;
 pub use store::Engine;
 pub use warmup::WarmupReport;
 

@@ -85,6 +85,8 @@ where
         outcome: Outcome<V>,
         ttl: Option<Duration>,
     ) {
+        // What the store removed, delivered to the eviction listener once the shard is free.
+        let (mut replaced, mut unstored) = (None, None);
         {
             let mut shard = self.flights.shard(key);
             match shard.remove_entry(key) {
@@ -96,11 +98,11 @@ where
                         let stored =
                             Stored::new(value.clone(), flight.generation, self.capped(ttl));
                         // The registry's own copy of the key: no clone under the lock.
-                        self.store.insert(owned, stored);
+                        replaced = Some(self.store.insert(owned, stored));
                         // A `clear` that came between the check and the insert: lookups
                         // ignore the entry already (wrong generation); drop it too.
                         if flight.generation != self.generation() {
-                            self.store.remove(key);
+                            unstored = Some(self.store.remove(key));
                         }
                     }
                 }
@@ -111,6 +113,7 @@ where
                 None => {}
             }
         }
+        drop((replaced, unstored));
         flight.complete(outcome);
     }
 

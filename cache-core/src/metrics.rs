@@ -71,6 +71,9 @@ pub struct CacheMetrics {
     pub decode_errors: u64,
     /// Shared cache: values too large for the shared tier, kept in this process only.
     pub l2_oversize: u64,
+    /// With a [weigher](crate::AsyncCacheBuilder::weigher): the total weight of the entries
+    /// held, against the bound in `capacity`. `None` for a cache bounded in entries.
+    pub weight: Option<u64>,
 }
 
 /// The live counters behind [`CacheMetrics`].
@@ -168,6 +171,7 @@ impl Counters {
             lease_waits: self.sum(Event::LeaseWait),
             decode_errors: self.sum(Event::DecodeError),
             l2_oversize: self.sum(Event::L2Oversize),
+            weight: None,
         }
     }
 

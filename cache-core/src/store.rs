@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{self, NEVER};
+use crate::evict::{Hooks, Removals};
 use crate::metrics::Counters;
 
 use self::moka_store::MokaStore;
@@ -102,15 +103,20 @@ pub(crate) enum Store<K, V> {
 
 impl<K, V> Store<K, V>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(engine: Engine, capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+    pub(crate) fn new(
+        engine: Engine,
+        capacity: Option<u64>,
+        counters: &Arc<Counters>,
+        hooks: Hooks<K, V>,
+    ) -> Self {
         match (capacity, engine) {
             (Some(0), _) => Store::Disabled,
-            (capacity, Engine::Moka) => Store::Moka(MokaStore::new(capacity, counters)),
+            (capacity, Engine::Moka) => Store::Moka(MokaStore::new(capacity, counters, hooks)),
             (capacity, Engine::QuickCache) => {
-                Store::QuickCache(QuickStore::new(capacity, counters))
+                Store::QuickCache(QuickStore::new(capacity, counters, hooks))
             }
         }
     }
@@ -165,21 +171,23 @@ where
         }
     }
 
-    pub(crate) fn insert(&self, key: K, stored: Stored<V>) {
+    /// Stores `stored`. What it replaced or evicted comes back, for the caller to drop once
+    /// it holds no lock (see [`Removals`]).
+    pub(crate) fn insert(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
         match self {
-            Store::Disabled => {}
+            Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.insert(key, stored),
             Store::QuickCache(store) => store.insert(key, stored),
         }
     }
 
-    pub(crate) fn remove<Q>(&self, key: &Q)
+    pub(crate) fn remove<Q>(&self, key: &Q) -> Removals<K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         match self {
-            Store::Disabled => {}
+            Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.remove(key),
             Store::QuickCache(store) => store.remove(key),
         }
@@ -187,9 +195,9 @@ where
 
     /// Drops every entry. Callers bump the generation first, so correctness does not depend
     /// on this; it only frees the memory.
-    pub(crate) fn clear(&self) {
+    pub(crate) fn clear(&self) -> Removals<K, V> {
         match self {
-            Store::Disabled => {}
+            Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.clear(),
             Store::QuickCache(store) => store.clear(),
         }
@@ -201,6 +209,33 @@ where
             Store::Disabled => 0,
             Store::Moka(store) => store.settled_len(),
             Store::QuickCache(store) => store.settled_len(),
+        }
+    }
+
+    /// Removes the entries of `keys`.
+    pub(crate) fn remove_many(&self, keys: &[K]) -> Removals<K, V> {
+        match self {
+            Store::Disabled => Removals::new(None),
+            Store::Moka(store) => store.remove_many(keys),
+            Store::QuickCache(store) => store.remove_many(keys),
+        }
+    }
+
+    /// A clone of every live entry of `generation`, in no particular order.
+    pub(crate) fn entries(&self, generation: u64) -> Vec<(K, Stored<V>)> {
+        match self {
+            Store::Disabled => Vec::new(),
+            Store::Moka(store) => store.entries(generation),
+            Store::QuickCache(store) => store.entries(generation),
+        }
+    }
+
+    /// The total weight of the entries held (their number, without a weigher).
+    pub(crate) fn weight(&self) -> u64 {
+        match self {
+            Store::Disabled => 0,
+            Store::Moka(store) => store.weight(),
+            Store::QuickCache(store) => store.weight(),
         }
     }
 }

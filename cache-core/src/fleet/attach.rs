@@ -198,7 +198,7 @@ where
                 // Counted first, so whoever sees the entry gone sees it counted.
                 inner.counters.count(Event::RemoteInvalidation);
                 inner.fence(&key);
-                inner.store.remove(&key);
+                drop(inner.store.remove(&key));
             }
             // Another deploy's key type, or a foreign write under the fleet's prefix: nothing
             // this cache holds can match it.

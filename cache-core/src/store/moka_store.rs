@@ -5,39 +5,69 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moka::notification::RemovalCause;
+use moka::notification::RemovalCause as MokaCause;
 use moka::policy::EvictionPolicy;
 
 use super::Stored;
 use crate::clock;
+use crate::evict::{self, Hooks, Listener, Pending, RemovalCause, Removals};
 use crate::metrics::{Counters, Event};
 
 /// moka (`sync::Cache`) in LRU mode, with recency and the bound applied at each insert.
 pub(crate) struct MokaStore<K, V> {
     cache: moka::sync::Cache<K, Stored<V>>,
     bounded: bool,
+    /// The eviction listener, if any. moka calls its own listener where it holds a lock of
+    /// the key (or from a read's housekeeping), so that one only queues the removal in
+    /// `pending`, and the store's next write delivers it.
+    listener: Option<Arc<Listener<K, V>>>,
+    pending: Arc<Pending<K, V>>,
 }
 
 impl<K, V> MokaStore<K, V>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>, hooks: Hooks<K, V>) -> Self {
         let counters = Arc::clone(counters);
+        let pending = Arc::new(Pending::default());
+        let heard = hooks.listener.is_some();
+        let queue = Arc::clone(&pending);
         let mut builder = moka::sync::Cache::builder()
             // LRU rather than moka's default TinyLFU: an `async_lru` user expects the least
             // recently used entry to go, and TinyLFU may refuse a brand-new key outright.
             .eviction_policy(EvictionPolicy::lru())
             .expire_after(PerEntryTtl)
-            .eviction_listener(move |_key, _value, cause| record_removal(&counters, cause));
+            .eviction_listener(move |key: Arc<K>, stored: Stored<V>, cause| {
+                record_removal(&counters, cause);
+                if heard {
+                    let key = Arc::try_unwrap(key).unwrap_or_else(|key| K::clone(&key));
+                    queue.push(key, stored.value, removal_cause(cause));
+                }
+            });
         if let Some(capacity) = capacity {
             builder = builder.max_capacity(capacity);
+        }
+        if let Some(weigher) = hooks.weigher {
+            builder = builder
+                .weigher(move |key: &K, stored: &Stored<V>| evict::weigh(&*weigher, key, &stored.value));
         }
         MokaStore {
             cache: builder.build(),
             bounded: capacity.is_some(),
+            listener: hooks.listener,
+            pending,
         }
+    }
+
+    /// The removals moka reported since the last call, for the listener.
+    fn removals(&self) -> Removals<K, V> {
+        let mut removals = Removals::new(self.listener.as_ref());
+        if removals.is_heard() {
+            self.pending.take_into(&mut removals);
+        }
+        removals
     }
 
     /// The value of `key` stored in `generation`. moka checks expiry itself.
@@ -61,7 +91,7 @@ where
         self.cache.contains_key(key)
     }
 
-    pub(super) fn insert(&self, key: K, stored: Stored<V>) {
+    pub(super) fn insert(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
         self.cache.insert(key, stored);
         if self.bounded {
             // moka applies recency and the size bound lazily, in batches. Applying them at
@@ -69,23 +99,59 @@ where
             // before an insert promotes its key), for about 10% of moka's own insert cost.
             self.cache.run_pending_tasks();
         }
+        self.removals()
     }
 
-    pub(super) fn remove<Q>(&self, key: &Q)
+    pub(super) fn remove<Q>(&self, key: &Q) -> Removals<K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         self.cache.invalidate(key);
+        self.removals()
     }
 
-    pub(super) fn clear(&self) {
+    pub(super) fn remove_many(&self, keys: &[K]) -> Removals<K, V> {
+        for key in keys {
+            self.cache.invalidate(key);
+        }
+        self.removals()
+    }
+
+    pub(super) fn clear(&self) -> Removals<K, V> {
         self.cache.invalidate_all();
+        if self.listener.is_some() {
+            // moka reports the entries of `invalidate_all` from its housekeeping.
+            self.settle();
+        }
+        self.removals()
+    }
+
+    /// A clone of every live entry of `generation`.
+    pub(super) fn entries(&self, generation: u64) -> Vec<(K, Stored<V>)> {
+        let now = clock::now();
+        self.cache
+            .iter()
+            .filter(|(_, stored)| stored.generation == generation && !stored.is_expired_at(now))
+            .map(|(key, stored)| (K::clone(&key), stored))
+            .collect()
+    }
+
+    /// The total weight of the entries held, once pending evictions are applied.
+    pub(super) fn weight(&self) -> u64 {
+        self.settle();
+        self.cache.weighted_size()
     }
 
     /// moka's housekeeping works through a bounded batch per run (after `invalidate_all` of a
     /// large cache, several runs): run it until the count stops moving.
     pub(super) fn settled_len(&self) -> u64 {
+        let settled = self.settle();
+        drop(self.removals());
+        settled
+    }
+
+    fn settle(&self) -> u64 {
         let mut count = u64::MAX;
         loop {
             self.cache.run_pending_tasks();
@@ -129,10 +195,19 @@ impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
     }
 }
 
-fn record_removal(counters: &Counters, cause: RemovalCause) {
+fn record_removal(counters: &Counters, cause: MokaCause) {
     match cause {
-        RemovalCause::Size => counters.count(Event::Eviction),
-        RemovalCause::Expired => counters.count(Event::Expiration),
-        RemovalCause::Explicit | RemovalCause::Replaced => {}
+        MokaCause::Size => counters.count(Event::Eviction),
+        MokaCause::Expired => counters.count(Event::Expiration),
+        MokaCause::Explicit | MokaCause::Replaced => {}
+    }
+}
+
+fn removal_cause(cause: MokaCause) -> RemovalCause {
+    match cause {
+        MokaCause::Size => RemovalCause::Size,
+        MokaCause::Expired => RemovalCause::Expired,
+        MokaCause::Explicit => RemovalCause::Explicit,
+        MokaCause::Replaced => RemovalCause::Replaced,
     }
 }

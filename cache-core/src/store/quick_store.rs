@@ -28,10 +28,11 @@ use std::sync::{Arc, PoisonError};
 
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
 use quick_cache::unsync::Cache;
-use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, UnitWeighter};
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use super::Stored;
 use crate::clock;
+use crate::evict::{self, Hooks, Listener, Pending, RemovalCause, Removals};
 use crate::metrics::{Counters, Event};
 
 /// The share of the bound that CLOCK-Pro's cold (probation) ring gets: quick_cache's default.
@@ -49,10 +50,7 @@ fn hot_allocation(capacity: u64) -> f64 {
 /// How many entries an unbounded store is sized for up front (it grows past this as needed).
 const UNBOUNDED_ESTIMATE: usize = 4_096;
 
-type Engine<K, V> = Cache<K, Stored<V>, UnitWeighter, DefaultHashBuilder, CountRemovals>;
-
-/// What one insert evicted, dropped once the lock is released.
-type Evicted<K, V> = <CountRemovals as Lifecycle<K, Stored<V>>>::RequestState;
+type Engine<K, V> = Cache<K, Stored<V>, Weigh<K, V>, DefaultHashBuilder, CollectEvicted>;
 
 /// quick_cache's policy behind a reader-sharded lock, with an exact bound and per-entry expiry.
 pub(crate) struct QuickStore<K, V> {
@@ -61,16 +59,29 @@ pub(crate) struct QuickStore<K, V> {
     /// entries, so that `size` drops once they expire even if nobody reads them.
     expiring: AtomicBool,
     counters: Arc<Counters>,
+    /// The eviction listener, if any: removals are handed to it once the lock is released.
+    listener: Option<Arc<Listener<K, V>>>,
+    /// Expired entries found by reads (whose callers may hold a lock), for the listener.
+    pending: Pending<K, V>,
 }
 
 impl<K, V> QuickStore<K, V>
 where
-    K: Hash + Eq + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>, hooks: Hooks<K, V>) -> Self {
+        let weighted = hooks.weigher.is_some();
         let mut options = OptionsBuilder::new();
         match capacity {
+            // A bound in weight says nothing of the number of entries: size the table as an
+            // unbounded one, and let it grow.
+            Some(capacity) if weighted => options
+                .estimated_items_capacity(UNBOUNDED_ESTIMATE.min(
+                    usize::try_from(capacity).unwrap_or(usize::MAX),
+                ))
+                .weight_capacity(capacity)
+                .hot_allocation(hot_allocation(capacity)),
             Some(capacity) => options
                 .estimated_items_capacity(usize::try_from(capacity).unwrap_or(usize::MAX))
                 .weight_capacity(capacity)
@@ -82,18 +93,17 @@ where
         let options = options
             .build()
             .expect("every required quick_cache option is set");
-        let lifecycle = CountRemovals {
-            counters: Arc::clone(counters),
-        };
         QuickStore {
             cache: ShardedLock::new(Cache::with_options(
                 options,
-                UnitWeighter,
+                Weigh(hooks.weigher),
                 DefaultHashBuilder::default(),
-                lifecycle,
+                CollectEvicted,
             )),
             expiring: AtomicBool::new(false),
             counters: Arc::clone(counters),
+            listener: hooks.listener,
+            pending: Pending::default(),
         }
     }
 
@@ -178,49 +188,132 @@ where
         true
     }
 
-    pub(super) fn insert(&self, key: K, stored: Stored<V>) {
+    /// Stores `stored`, handing back what it replaced and what the bound evicted.
+    pub(super) fn insert(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
         if stored.expires() && !self.expiring.load(Ordering::Relaxed) {
             self.expiring.store(true, Ordering::Relaxed);
         }
         let mut evicted = Evicted::<K, V>::default();
-        self.write()
-            .insert_with_lifecycle(key, stored, &mut evicted);
-        drop(evicted);
+        let mut cache = self.write();
+        // quick_cache reports the value an insert replaces as its first eviction (a key too
+        // heavy to admit has its old value removed first too): knowing the key was resident
+        // tells a replacement from an eviction.
+        let replacing = cache.peek(&key).is_some();
+        cache.insert_with_lifecycle(key, stored, &mut evicted);
+        drop(cache);
+        let mut removals = self.removals();
+        for (index, (key, stored)) in evicted.drain().enumerate() {
+            let cause = if index == 0 && replacing {
+                RemovalCause::Replaced
+            } else if stored.expires() && stored.is_expired_at(clock::now()) {
+                self.counters.count(Event::Expiration);
+                RemovalCause::Expired
+            } else {
+                self.counters.count(Event::Eviction);
+                RemovalCause::Size
+            };
+            removals.push(key, stored.value, cause);
+        }
+        removals
     }
 
-    pub(super) fn remove<Q>(&self, key: &Q)
+    pub(super) fn remove<Q>(&self, key: &Q) -> Removals<K, V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let removed = self.write().remove(key);
-        drop(removed);
+        let mut removals = self.removals();
+        if let Some((key, stored)) = removed {
+            removals.push(key, stored.value, RemovalCause::Explicit);
+        }
+        removals
     }
 
-    pub(super) fn clear(&self) {
+    /// Removes the entries of `keys`, under one lock.
+    pub(super) fn remove_many(&self, keys: &[K]) -> Removals<K, V> {
         let mut cache = self.write();
-        // Emptied under the lock, dropped after it.
+        let removed: Vec<_> = keys.iter().filter_map(|key| cache.remove(key)).collect();
+        drop(cache);
+        let mut removals = self.removals();
+        for (key, stored) in removed {
+            removals.push(key, stored.value, RemovalCause::Explicit);
+        }
+        removals
+    }
+
+    pub(super) fn clear(&self) -> Removals<K, V> {
+        let mut cache = self.write();
+        // Emptied under the lock, dropped (or handed to the listener) after it.
         let entries: Vec<_> = cache.drain().collect();
         drop(cache);
-        drop(entries);
+        let mut removals = self.removals();
+        for (key, stored) in entries {
+            removals.push(key, stored.value, RemovalCause::Explicit);
+        }
+        removals
+    }
+
+    /// A clone of every live entry of `generation`, read under the lock.
+    pub(super) fn entries(&self, generation: u64) -> Vec<(K, Stored<V>)> {
+        let now = clock::now();
+        self.read()
+            .iter()
+            .filter(|(_, stored)| stored.generation == generation && !stored.is_expired_at(now))
+            .map(|(key, stored)| (key.clone(), stored.clone()))
+            .collect()
+    }
+
+    /// The total weight of the entries held.
+    pub(super) fn weight(&self) -> u64 {
+        self.read().weight()
+    }
+
+    /// An empty batch of removals for this cache, with the removals that reads left waiting.
+    fn removals(&self) -> Removals<K, V> {
+        let mut removals = Removals::new(self.listener.as_ref());
+        if removals.is_heard() {
+            self.pending.take_into(&mut removals);
+        }
+        removals
     }
 
     /// The number of entries, after sweeping the expired ones if any entry has a TTL.
     pub(super) fn settled_len(&self) -> u64 {
+        let mut removals = self.removals();
         if !self.expiring.load(Ordering::Relaxed) {
             return self.read().len() as u64;
         }
         let now = clock::now();
-        let expired = std::cell::Cell::new(0);
         let mut cache = self.write();
-        cache.retain(|_, stored| {
-            let live = !stored.is_expired_at(now);
-            expired.set(expired.get() + u64::from(!live));
-            live
-        });
-        let len = cache.len() as u64;
-        drop(cache);
-        self.counters.add(Event::Expiration, expired.get());
+        let len = if removals.is_heard() {
+            // The listener gets the expired entries themselves.
+            let expired: Vec<K> = cache
+                .iter()
+                .filter(|(_, stored)| stored.is_expired_at(now))
+                .map(|(key, _)| key.clone())
+                .collect();
+            let removed: Vec<_> = expired.iter().filter_map(|key| cache.remove(key)).collect();
+            let len = cache.len() as u64;
+            drop(cache);
+            self.counters.add(Event::Expiration, removed.len() as u64);
+            for (key, stored) in removed {
+                removals.push(key, stored.value, RemovalCause::Expired);
+            }
+            len
+        } else {
+            let expired = std::cell::Cell::new(0);
+            cache.retain(|_, stored| {
+                let live = !stored.is_expired_at(now);
+                expired.set(expired.get() + u64::from(!live));
+                live
+            });
+            let len = cache.len() as u64;
+            drop(cache);
+            self.counters.add(Event::Expiration, expired.get());
+            len
+        };
+        drop(removals);
         len
     }
 
@@ -235,32 +328,73 @@ where
         let removed = self
             .write()
             .remove_if(key, |stored| stored.expires_at == expires_at);
-        if removed.is_some() {
+        if let Some((key, stored)) = removed {
             self.counters.count(Event::Expiration);
+            // The caller may hold a lock (a flight registry's shard): the listener hears of
+            // it at the cache's next write.
+            if self.listener.is_some() {
+                self.pending.push(key, stored.value, RemovalCause::Expired);
+            }
         }
     }
 }
 
-/// quick_cache's hooks: counts each entry the policy evicts (as an expiration if its TTL had
-/// already passed) and keeps it to be dropped once the lock is released.
-#[derive(Clone)]
-struct CountRemovals {
-    counters: Arc<Counters>,
+/// The weight of an entry: the cache's weigher, or 1 for every entry (a bound in entries).
+struct Weigh<K, V>(Option<Arc<evict::Weigher<K, V>>>);
+
+impl<K, V> Clone for Weigh<K, V> {
+    fn clone(&self) -> Self {
+        Weigh(self.0.clone())
+    }
 }
 
-impl<K, V> Lifecycle<K, Stored<V>> for CountRemovals {
-    type RequestState = [Option<(K, Stored<V>)>; 2];
+impl<K, V> Weighter<K, Stored<V>> for Weigh<K, V> {
+    #[inline]
+    fn weight(&self, key: &K, stored: &Stored<V>) -> u64 {
+        match &self.0 {
+            None => 1,
+            Some(weigher) => u64::from(evict::weigh(&**weigher, key, &stored.value)),
+        }
+    }
+}
+
+/// quick_cache's hooks: keeps each entry an insert removes, in order, to be classified,
+/// counted and dropped (or handed to the listener) once the lock is released.
+#[derive(Clone)]
+struct CollectEvicted;
+
+/// What one insert removed.
+struct Evicted<K, V> {
+    /// One or two entries at most, but for a heavy entry that evicts many light ones.
+    inline: [Option<(K, Stored<V>)>; 2],
+    spill: Vec<(K, Stored<V>)>,
+}
+
+impl<K, V> Default for Evicted<K, V> {
+    fn default() -> Self {
+        Evicted {
+            inline: [None, None],
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<K, V> Evicted<K, V> {
+    fn drain(&mut self) -> impl Iterator<Item = (K, Stored<V>)> + '_ {
+        self.inline
+            .iter_mut()
+            .filter_map(Option::take)
+            .chain(self.spill.drain(..))
+    }
+}
+
+impl<K, V> Lifecycle<K, Stored<V>> for CollectEvicted {
+    type RequestState = Evicted<K, V>;
 
     fn on_evict(&self, state: &mut Self::RequestState, key: K, stored: Stored<V>) {
-        let expired = stored.expires() && stored.is_expired_at(clock::now());
-        self.counters.count(if expired {
-            Event::Expiration
-        } else {
-            Event::Eviction
-        });
-        // Keep up to two evicted entries to drop after the lock; drop any more in place.
-        if let Some(slot) = state.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some((key, stored));
+        match state.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((key, stored)),
+            None => state.spill.push((key, stored)),
         }
     }
 }
