@@ -30,7 +30,7 @@ use crate::{AsyncCache, Engine};
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct AsyncCacheBuilder<K, V> {
-    config: Config,
+    pub(crate) config: Config,
     fleet: Option<Attachment<K, V>>,
     _types: PhantomData<fn() -> (K, V)>,
     /// The eviction listener and the weigher (see `evict.rs`).

@@ -185,6 +185,7 @@ mod load;
 mod macro_support;
 mod metrics;
 mod scan;
+pub mod snapshot;
 mod store;
 mod warmup;
 
@@ -198,6 +199,7 @@ pub use error::SharedError;
 pub use evict::RemovalCause;
 pub use metrics::CacheMetrics;
 pub use scan::Iter;
+pub use snapshot::{RestoreReport, SnapshotError};
 pub use store::Engine;
 pub use warmup::WarmupReport;
 
