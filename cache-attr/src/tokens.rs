@@ -164,7 +164,9 @@ pub fn unshare_result(runtime: &TokenStream, sig: &Signature, result: TokenStrea
     }
 }
 
-fn contains_impl_trait(ty: &Type) -> bool {
+/// Whether `ty` mentions `impl Trait` anywhere, so that it cannot be named in a `let` or a
+/// helper's signature.
+pub fn contains_impl_trait(ty: &Type) -> bool {
     fn walk(tokens: TokenStream) -> bool {
         tokens.into_iter().any(|tree| match tree {
             TokenTree::Ident(ident) => ident == "impl",

@@ -212,4 +212,5 @@ pub mod __private {
         build_fleet, build_fleet_shared, fleet_borrowed_key_part, fleet_key_part, get_uncounted,
         get_uncounted_then, hit, key_part, unshare, with_fleet_coherence,
     };
+    pub use crate::macro_support::{OkType, SnapshotPart, restore, snapshot};
 }

@@ -474,3 +474,47 @@ pub mod unshare {
         }
     }
 }
+
+/// The value a cached function returning `Result<T, E>` (or an alias of it) caches: `T`.
+pub trait OkType {
+    /// `T`.
+    type Ok;
+}
+
+impl<T, E> OkType for Result<T, E> {
+    type Ok = T;
+}
+
+/// A key or value of a cached function with `snapshot = true`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be written to a snapshot",
+    label = "`snapshot = true` needs this key or value type to be serde's `Serialize` and `DeserializeOwned`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or drop `snapshot = true`"
+)]
+pub trait SnapshotPart: serde::Serialize + serde::de::DeserializeOwned {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> SnapshotPart for T {}
+
+/// `f::snapshot`: [`AsyncCache::snapshot`], with the bounds named for the attribute's user.
+pub fn snapshot<K, V>(
+    cache: &AsyncCache<K, V>,
+    writer: impl std::io::Write,
+) -> Result<usize, crate::SnapshotError>
+where
+    K: KeyPart + SnapshotPart,
+    V: Clone + Send + Sync + 'static + SnapshotPart,
+{
+    cache.snapshot(writer)
+}
+
+/// `f::restore`: [`AsyncCache::restore_from`].
+pub fn restore<K, V>(
+    cache: &AsyncCache<K, V>,
+    reader: impl std::io::Read,
+) -> Result<crate::RestoreReport, crate::SnapshotError>
+where
+    K: KeyPart + SnapshotPart,
+    V: Clone + Send + Sync + 'static + SnapshotPart,
+{
+    cache.restore_from(reader)
+}

@@ -31,6 +31,7 @@ impl Kind {
                     "fleet",
                     "shared",
                     "version",
+                    "snapshot",
                 ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
@@ -52,6 +53,7 @@ impl Kind {
                     "fleet",
                     "shared",
                     "version",
+                    "snapshot",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -67,6 +69,9 @@ fn common_hint(option: &str) -> Option<&'static str> {
         "size" | "max_size" | "capacity" => Some("did you mean `maxsize`?"),
         "skip" | "skip_arg" => Some("did you mean `skip_args`?"),
         "backend" | "store" | "storage" => Some("did you mean `engine`?"),
+        "persist" | "backup" | "save" | "snapshots" => {
+            Some("for `snapshot` and `restore` helpers (a warm restart), use `snapshot = true`")
+        }
         "redis" | "cluster" | "distributed" => {
             Some("a cache shared across processes names its fleet cache: `fleet = \"name\"`")
         }
@@ -91,6 +96,8 @@ pub(crate) struct Options {
     pub(crate) shared: Option<WithSpan<bool>>,
     /// The values' schema version in the shared tier.
     pub(crate) version: Option<WithSpan<u32>>,
+    /// Generate `snapshot` and `restore` helpers (warm restart).
+    pub(crate) snapshot: Option<WithSpan<bool>>,
 }
 
 impl Options {
@@ -117,6 +124,7 @@ impl Options {
             fleet: None,
             shared: None,
             version: None,
+            snapshot: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
@@ -130,6 +138,12 @@ impl Options {
                 "detached" => options.detached = Some(args::boolean(option, &value)?),
                 "engine" => options.engine = Some(Engine::parse(&value)?),
                 "fleet" => options.fleet = Some(args::fleet_name(&value)?),
+                "snapshot" => {
+                    options.snapshot = Some(WithSpan {
+                        value: args::boolean(option, &value)?,
+                        span: value.span(),
+                    });
+                }
                 "shared" => {
                     options.shared = Some(WithSpan {
                         value: args::boolean(option, &value)?,

@@ -87,20 +87,36 @@ impl<'a> Expansion<'a> {
         } = self.item;
         let (cache, key) = (&self.cache, &self.key);
         let slot = self.slot();
+        let key_expr = self.key_expr();
+        let hit = self.hit();
+        let call = self.call();
+        let build = self.build();
+        quote! {
+            #(#attrs)*
+            #vis #sig {
+                let #cache = #slot.get_or_init(|| #build);
+                #hit
+                let #key = #key_expr;
+                #call
+            }
+        }
+    }
+
+    // Input:  the options
+    // Output: `build(128, None, None)`, or with `fleet = "users"`:
+    //         `build_fleet(128, None, None, "users")`
+    /// The expression that builds the function's cache, on first use.
+    fn build(&self) -> TokenStream {
         let maxsize = self.options.maxsize;
         let ttl = match self.options.ttl_nanos {
             Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
             None => quote!(::core::option::Option::None),
         };
         let engine = Engine::tokens(self.options.engine, &runtime());
-        let key_expr = self.key_expr();
-        let hit = self.hit();
-        let call = self.call();
-        let shared = self.shared();
-        let build = match &self.options.fleet {
+        match &self.options.fleet {
             None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine)),
             // Spanned at the return type, where a value that cannot cross processes is.
-            Some(name) if shared => {
+            Some(name) if self.shared() => {
                 let version = self.options.version.map_or(0, |version| version.value);
                 quote_spanned! {tokens::return_span(&self.item.sig)=>
                     ::cache_core::__private::build_fleet_shared(
@@ -113,14 +129,107 @@ impl<'a> Expansion<'a> {
             Some(name) => quote_spanned! {name.span()=>
                 ::cache_core::__private::build_fleet(#maxsize, #ttl, #engine, #name)
             },
+        }
+    }
+
+    // Input:  `id: u64, name: &str` (the non-skipped parameters) and `-> Result<User, E>`
+    // Output: `(u64, <str as ToOwned>::Owned)` and `<Result<User, E> as OkType>::Ok`
+    /// The cache's key and value types, spelled from the signature (for `snapshot = true`,
+    /// whose helpers have no arguments to infer them from). They are the types a call's key
+    /// and body have, so both reach the same cache.
+    fn cache_types(&self) -> (TokenStream, TokenStream) {
+        let parts: Vec<TokenStream> = self
+            .plan
+            .key_parts
+            .iter()
+            .map(|part| match part {
+                KeyPart::Owned { ty, .. } => quote!(#ty),
+                KeyPart::Borrowed { ty, .. } => quote!(<#ty as ::std::borrow::ToOwned>::Owned),
+                KeyPart::BorrowedSelf(_) | KeyPart::OwnedSelf(_) => quote!(Self),
+            })
+            .collect();
+        let key = match parts.as_slice() {
+            [one] => one.clone(),
+            parts => quote!((#(#parts,)*)),
         };
+        let output = match &self.item.sig.output {
+            syn::ReturnType::Type(_, ty) => quote!(#ty),
+            syn::ReturnType::Default => quote!(()),
+        };
+        let value = if self.plan.result {
+            quote!(<#output as ::cache_core::__private::OkType>::Ok)
+        } else {
+            output
+        };
+        (key, value)
+    }
+
+    // Input:  the slot's path, `snapshot = true`
+    // Output: `pub fn snapshot(writer: impl Write) -> Result<usize, SnapshotError>;
+    //          pub fn restore(reader: impl Read) -> Result<RestoreReport, SnapshotError>;`
+    /// The warm-restart helpers, named `snapshot` and `restore` (prefixed by the method's
+    /// name in an `impl`).
+    fn snapshot_helpers(&self, slot: &TokenStream, prefix: Option<&syn::Ident>) -> TokenStream {
+        if !self.plan.snapshot {
+            return TokenStream::new();
+        }
+        let (key, value) = self.cache_types();
+        let build = self.build();
+        let span = self
+            .options
+            .snapshot
+            .map_or_else(Span::call_site, |snapshot| snapshot.span);
+        let (snapshot, restore) = match prefix {
+            None => (format_ident!("snapshot"), format_ident!("restore")),
+            Some(name) => (
+                format_ident!("{}_snapshot", name),
+                format_ident!("{}_restore", name),
+            ),
+        };
+        let vis = match prefix {
+            None => quote!(pub),
+            Some(_) => self.item.vis.to_token_stream(),
+        };
+        let cfgs = match prefix {
+            None => Vec::new(),
+            Some(_) => self.cfgs.clone(),
+        };
+        let note = self.doc_note();
+        // Spanned at `snapshot = true`, so that a key or value type serde cannot handle is
+        // reported at the option that needs it.
+        let cache = quote_spanned! {span=>
+            #slot.get_or_init::<#key, #value>(|| #build)
+        };
+        let write = quote_spanned!(span=> ::cache_core::__private::snapshot(#cache, writer));
+        let read = quote_spanned!(span=> ::cache_core::__private::restore(#cache, reader));
         quote! {
-            #(#attrs)*
-            #vis #sig {
-                let #cache = #slot.get_or_init(|| #build);
-                #hit
-                let #key = #key_expr;
-                #call
+            #(#cfgs)*
+            /// Writes the cache's live entries, with the time each has left, to `writer`, for
+            /// `restore` to read back after a restart. Returns how many it wrote.
+            #[doc = #note]
+            ///
+            /// # Errors
+            ///
+            /// When writing fails or an entry cannot be serialized.
+            #vis fn #snapshot(
+                writer: impl ::std::io::Write,
+            ) -> ::core::result::Result<usize, ::cache_core::SnapshotError> {
+                #write
+            }
+
+            #(#cfgs)*
+            /// Fills the cache from a snapshot written by `snapshot`: each entry with the time
+            /// it had left less the time since, expired ones dropped, live values here kept.
+            #[doc = #note]
+            ///
+            /// # Errors
+            ///
+            /// A snapshot of another cache (types, schema version, format) or one that cannot
+            /// be read or decoded: nothing is restored.
+            #vis fn #restore(
+                reader: impl ::std::io::Read,
+            ) -> ::core::result::Result<::cache_core::RestoreReport, ::cache_core::SnapshotError> {
+                #read
             }
         }
     }
@@ -223,6 +332,7 @@ impl<'a> Expansion<'a> {
         let errors_doc = self.errors_doc();
         let invalidate = self.invalidate(&quote!(__CACHE_SLOT), &key_expr);
         let clear = self.clear(&quote!(__CACHE_SLOT));
+        let snapshot = self.snapshot_helpers(&quote!(__CACHE_SLOT), None);
         quote! {
             #(#cfgs)*
             #[doc = #module_doc]
@@ -259,6 +369,8 @@ impl<'a> Expansion<'a> {
                     #invalidate
                     super::#name(#(#forward),*).await
                 }
+
+                #snapshot
             }
         }
     }
@@ -286,6 +398,7 @@ impl<'a> Expansion<'a> {
         let errors_doc = self.errors_doc();
         let invalidate_call = self.invalidate(&quote!(Self::#slot_fn()), &key_expr);
         let clear_call = self.clear(&quote!(Self::#slot_fn()));
+        let snapshot = self.snapshot_helpers(&quote!(Self::#slot_fn()), Some(name));
         quote! {
             #(#cfgs)*
             #[doc(hidden)]
@@ -327,6 +440,8 @@ impl<'a> Expansion<'a> {
                 #invalidate_call
                 Self::#name(#(#forward),*).await
             }
+
+            #snapshot
         }
     }
 

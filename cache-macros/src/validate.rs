@@ -1,6 +1,8 @@
 //! Rules across the options and the function's signature, and the [`Plan`] they produce.
 
 use cache_attr::args::Errors;
+use proc_macro2::Span;
+use syn::spanned::Spanned;
 use cache_attr::signature::{self, KeyPart, Param};
 use syn::ItemFn;
 
@@ -19,6 +21,8 @@ pub(crate) struct Plan {
     pub(crate) result: bool,
     /// Load in a task of its own (every argument is owned).
     pub(crate) detached: bool,
+    /// Generate `snapshot` and `restore` helpers.
+    pub(crate) snapshot: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -63,6 +67,10 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
              needs `shared = true` (and `fleet = \"name\"`)",
         ));
     }
+    let snapshot = options.snapshot.is_some_and(|snapshot| snapshot.value);
+    if let Some(option) = options.snapshot.filter(|_| snapshot) {
+        snapshot_rules(item, options, option.span, &mut errors);
+    }
     errors.finish()?;
     Ok(Plan {
         form: if analysis.is_method {
@@ -74,5 +82,36 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
         params: analysis.params,
         result: options.result.unwrap_or(analysis.returns_result),
         detached: options.detached.unwrap_or(analysis.all_owned),
+        snapshot,
     })
+}
+
+/// `snapshot = true` names the cache's key and value types in its helpers (which take no
+/// arguments to infer them from): they must be nameable from the signature alone.
+fn snapshot_rules(item: &ItemFn, options: &Options, span: Span, errors: &mut Errors) {
+    let sig = &item.sig;
+    if !sig.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            sig.generics.span(),
+            "`snapshot = true` needs the cache's key and value types, which a generic function \
+             does not fix: cache a non-generic function (it may call this one)",
+        ));
+    }
+    if options.key.is_some() {
+        errors.push(syn::Error::new(
+            span,
+            "`snapshot = true` cannot name the type of a `key = ...` expression: key the \
+             cache by the arguments (leave out the ones that are not part of it with \
+             `skip_args`), or snapshot an `AsyncCache` of your own",
+        ));
+    }
+    if let syn::ReturnType::Type(_, ty) = &sig.output
+        && cache_attr::tokens::contains_impl_trait(ty)
+    {
+        errors.push(syn::Error::new(
+            ty.span(),
+            "`snapshot = true` needs a return type it can name: write the type instead of \
+             `impl Trait`",
+        ));
+    }
 }
