@@ -22,6 +22,17 @@ pub(crate) struct MokaStore<K, V> {
     /// `pending`, and the store's next write delivers it.
     listener: Option<Arc<Listener<K, V>>>,
     pending: Arc<Pending<K, V>>,
+    /// With a weigher and a bound: the weigher and the bound, to refuse an entry heavier
+    /// than the whole bound before moka admits it (moka would evict everything else first).
+    overweight: Option<(Arc<evict::Weigher<K, V>>, u64)>,
+    counters: Arc<Counters>,
+}
+
+thread_local! {
+    /// Set while this thread removes a key's value because its new value is too heavy to
+    /// store: moka reports that removal (synchronously, in this thread) as explicit, and the
+    /// listener is told it was a replacement.
+    static REPLACING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl<K, V> MokaStore<K, V>
@@ -30,6 +41,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>, hooks: Hooks<K, V>) -> Self {
+        let store_counters = Arc::clone(counters);
         let counters = Arc::clone(counters);
         let pending = Arc::new(Pending::default());
         let heard = hooks.listener.is_some();
@@ -43,12 +55,17 @@ where
                 record_removal(&counters, cause);
                 if heard {
                     let key = Arc::try_unwrap(key).unwrap_or_else(|key| K::clone(&key));
-                    queue.push(key, stored.value, removal_cause(cause));
+                    let cause = match removal_cause(cause) {
+                        RemovalCause::Explicit if REPLACING.get() => RemovalCause::Replaced,
+                        cause => cause,
+                    };
+                    queue.push(key, stored.value, cause);
                 }
             });
         if let Some(capacity) = capacity {
             builder = builder.max_capacity(capacity);
         }
+        let overweight = hooks.weigher.clone().zip(capacity);
         if let Some(weigher) = hooks.weigher {
             builder = builder
                 .weigher(move |key: &K, stored: &Stored<V>| evict::weigh(&*weigher, key, &stored.value));
@@ -58,6 +75,8 @@ where
             bounded: capacity.is_some(),
             listener: hooks.listener,
             pending,
+            overweight,
+            counters: store_counters,
         }
     }
 
@@ -92,6 +111,11 @@ where
     }
 
     pub(super) fn insert(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
+        if let Some((weigher, bound)) = &self.overweight
+            && u64::from(evict::weigh(&**weigher, &key, &stored.value)) > *bound
+        {
+            return self.refuse(key, stored);
+        }
         self.cache.insert(key, stored);
         if self.bounded {
             // moka applies recency and the size bound lazily, in batches. Applying them at
@@ -100,6 +124,19 @@ where
             self.cache.run_pending_tasks();
         }
         self.removals()
+    }
+
+    /// An entry heavier than the bound: not stored, reported as evicted for size, and the old
+    /// value of its key removed as replaced (as quick_cache does).
+    #[cold]
+    fn refuse(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
+        REPLACING.set(true);
+        self.cache.invalidate(&key);
+        REPLACING.set(false);
+        self.counters.count(Event::Eviction);
+        let mut removals = self.removals();
+        removals.push(key, stored.value, RemovalCause::Size);
+        removals
     }
 
     pub(super) fn remove<Q>(&self, key: &Q) -> Removals<K, V>

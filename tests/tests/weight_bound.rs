@@ -1,0 +1,125 @@
+//! A bound by weight (`max_weight` + `weigher`) on both engines: the weight held never passes
+//! the bound, entries too heavy to admit are returned but not stored, and zero-weight entries
+//! do not count against the bound.
+
+use std::sync::{Arc, Mutex};
+
+use cache_core::{AsyncCache, Engine, RemovalCause};
+
+const ENGINES: [Engine; 2] = [Engine::QuickCache, Engine::Moka];
+
+fn by_length(engine: Engine, max_weight: u64) -> AsyncCache<u64, String> {
+    AsyncCache::builder()
+        .max_weight(max_weight)
+        .weigher(|_key: &u64, value: &String| value.len() as u32)
+        .engine(engine)
+        .build()
+}
+
+#[test]
+fn the_weight_held_never_passes_the_bound_while_threads_insert_values_of_every_size() {
+    for engine in ENGINES {
+        let cache = by_length(engine, 100_000);
+        std::thread::scope(|s| {
+            for thread in 0..4_u64 {
+                let cache = &cache;
+                s.spawn(move || {
+                    for i in 0..3_000_u64 {
+                        let key = thread * 1_000_000 + i;
+                        cache.insert(key, "x".repeat(((key * 7919) % 2_000) as usize + 1));
+                    }
+                });
+            }
+        });
+        let m = cache.metrics();
+        let weight = m.weight.expect("a weighted cache reports its weight");
+        assert!(weight <= 100_000, "{engine:?}: {weight} over the bound");
+        // The bound is used, not left mostly empty: mean value ~1 KB, so ~100 entries.
+        assert!(weight > 50_000, "{engine:?}: only {weight} held");
+        assert_eq!(m.capacity, Some(100_000), "{engine:?}");
+        let summed: u64 = cache.iter().map(|(_, value)| value.len() as u64).sum();
+        assert_eq!(summed, weight, "{engine:?}: the reported weight is the entries' weight");
+        assert!(m.evictions > 10_000, "{engine:?}: {} evictions", m.evictions);
+    }
+}
+
+#[tokio::test]
+async fn a_value_heavier_than_the_bound_is_returned_but_not_stored_and_reported_as_size() {
+    for engine in ENGINES {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        let cache: AsyncCache<u64, String> = AsyncCache::builder()
+            .max_weight(1_000)
+            .weigher(|_key: &u64, value: &String| value.len() as u32)
+            .engine(engine)
+            .on_evict(move |key, value: String, cause| {
+                sink.lock().unwrap().push((key, value.len(), cause));
+            })
+            .build();
+        cache.insert(1, "small".into());
+        cache.insert(2, "kept".into());
+        let huge = cache.get_with(1, async { unreachable!("1 is cached") }).await;
+        assert_eq!(huge, "small");
+        // A load of a value too heavy for the whole cache: its callers get it...
+        let loaded = cache.get_with(3, async { "y".repeat(5_000) }).await;
+        assert_eq!(loaded.len(), 5_000, "{engine:?}");
+        // ... and so does an insert over an existing key, which loses its old value.
+        cache.insert(1, "z".repeat(5_000));
+        let _ = cache.metrics();
+        assert_eq!(cache.get(&3), None, "{engine:?}: the heavy value was stored");
+        assert_eq!(cache.get(&1), None, "{engine:?}: the heavy value was stored");
+        assert_eq!(cache.get(&2).as_deref(), Some("kept"), "{engine:?}");
+        let mut log = log.lock().unwrap().clone();
+        log.sort_unstable_by_key(|(key, len, _)| (*key, *len));
+        assert_eq!(
+            log,
+            [
+                (1, 5, RemovalCause::Replaced),
+                (1, 5_000, RemovalCause::Size),
+                (3, 5_000, RemovalCause::Size),
+            ],
+            "{engine:?}"
+        );
+        assert_eq!(cache.metrics().weight, Some(4), "{engine:?}");
+    }
+}
+
+#[test]
+fn zero_weight_entries_do_not_count_against_the_bound() {
+    for engine in ENGINES {
+        let cache = by_length(engine, 100);
+        for key in 0..50 {
+            cache.insert(key, String::new()); // weighs 0
+        }
+        for key in 1_000..1_100 {
+            cache.insert(key, "0123456789".into()); // 10 each: at most 10 fit
+        }
+        let m = cache.metrics();
+        assert!(m.weight.unwrap() <= 100, "{engine:?}");
+        let heavy = (1_000..1_100).filter(|key| cache.contains_key(key)).count();
+        assert!((9..=10).contains(&heavy), "{engine:?}: {heavy} weighted entries held");
+        let zero = (0..50).filter(|key| cache.contains_key(key)).count();
+        match engine {
+            // quick_cache never evicts a zero-weight entry for the bound.
+            Engine::QuickCache => assert_eq!(zero, 50),
+            // moka evicts in LRU order whatever the weight: the oldest went first.
+            _ => assert!(zero <= 50, "{engine:?}"),
+        }
+        assert_eq!(m.size, (heavy + zero) as u64, "{engine:?}");
+    }
+}
+
+#[test]
+fn without_a_weigher_max_weight_is_a_bound_in_entries() {
+    for engine in ENGINES {
+        let cache: AsyncCache<u64, u64> = AsyncCache::builder()
+            .max_weight(10)
+            .engine(engine)
+            .build();
+        for key in 0..100 {
+            cache.insert(key, key);
+        }
+        let m = cache.metrics();
+        assert_eq!((m.size, m.weight, m.evictions), (10, None, 90), "{engine:?}");
+    }
+}
