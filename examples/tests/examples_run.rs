@@ -134,3 +134,19 @@ fn the_payment_scenario_stops_a_retry_storm() {
         ],
     );
 }
+
+#[test]
+fn warm_restart_serves_the_second_process_from_the_first_ones_snapshot() {
+    let output = run_example("warm_restart");
+    assert_prints(
+        "warm_restart",
+        &output,
+        &[
+            "a cold start ==\nserved 100 users with 100 database queries",
+            "snapshot: 100 users, 3 sessions",
+            "restored from the snapshot ==\nrestored 100 users (0 expired)",
+            "restored 3 sessions (the brief one expired meanwhile)",
+            "restored 3 sessions (the brief one expired meanwhile)\nserved 100 users with 0 database queries",
+        ],
+    );
+}
