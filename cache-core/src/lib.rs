@@ -186,6 +186,8 @@ mod macro_support;
 mod metrics;
 mod scan;
 pub mod snapshot;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod store;
 mod warmup;
 

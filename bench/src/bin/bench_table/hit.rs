@@ -23,6 +23,9 @@ pub const QUICK_CACHE_QUANTA: &str =
 pub const OURS_GET: &str = "AsyncCache::get [quick_cache, default]";
 pub const OURS_GET_TTL: &str = "AsyncCache::get, entries with a TTL [quick_cache, default]";
 pub const OURS_GET_MOKA: &str = "AsyncCache::get [moka]";
+pub const OURS_GET_HOOKED: &str =
+    "AsyncCache::get, with .weigher() and .on_evict() [quick_cache, default]";
+pub const OURS_GET_HOOKED_MOKA: &str = "AsyncCache::get, with .weigher() and .on_evict() [moka]";
 pub const LRU: &str = "#[async_lru] [quick_cache, default]";
 pub const TTL: &str = "#[async_ttl] (ttl 3600 s) [quick_cache, default]";
 pub const LRU_MOKA: &str = "#[async_lru(engine = \"moka\")]";
@@ -62,6 +65,17 @@ pub fn run(settings: &Settings, table: &mut Table) {
             .build()
     };
     let (ours_quick, ours_moka) = (ours(Engine::QuickCache), ours(Engine::Moka));
+    // The options of issue 15 in use (each entry weighs 1, so the bound is the same): a hit
+    // consults neither the listener nor the weigher.
+    let hooked = |engine| -> AsyncCache<u64, u64> {
+        AsyncCache::builder()
+            .max_weight(capacity)
+            .weigher(|_, _| 1)
+            .on_evict(|_, _, _| {})
+            .engine(engine)
+            .build()
+    };
+    let (hooked_quick, hooked_moka) = (hooked(Engine::QuickCache), hooked(Engine::Moka));
     let ours_ttl: AsyncCache<u64, u64> = AsyncCache::builder()
         .maxsize(capacity)
         .default_ttl(Duration::from_secs(3600))
@@ -84,6 +98,8 @@ pub fn run(settings: &Settings, table: &mut Table) {
     for &key in &inserted {
         ours_quick.insert(key, key);
         ours_moka.insert(key, key);
+        hooked_quick.insert(key, key);
+        hooked_moka.insert(key, key);
         ours_ttl.insert(key, key);
         moka_sync.insert(key, key);
         poll_once(moka_future.insert(key, key));
@@ -134,6 +150,8 @@ pub fn run(settings: &Settings, table: &mut Table) {
         peer(OURS_GET, |k| ours_quick.get(&k).unwrap_or(0)),
         peer(OURS_GET_TTL, |k| ours_ttl.get(&k).unwrap_or(0)),
         peer(OURS_GET_MOKA, |k| ours_moka.get(&k).unwrap_or(0)),
+        peer(OURS_GET_HOOKED, |k| hooked_quick.get(&k).unwrap_or(0)),
+        peer(OURS_GET_HOOKED_MOKA, |k| hooked_moka.get(&k).unwrap_or(0)),
         peer("AsyncCache::get_with [quick_cache, default]", |k| {
             hit_with(&ours_quick, k)
         }),

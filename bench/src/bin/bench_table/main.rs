@@ -5,8 +5,8 @@
 //! cargo run --release -p bench                            # the full run
 //! cargo run --release -p bench -- --quick                 # a smoke run
 //! cargo run --release -p bench -- --only fleet            # one section: hit, loads, agent,
-//!                                                         # memory, zipf, fleet, shared
-//!                                                         # or python
+//!                                                         # memory, zipf, weight, fleet,
+//!                                                         # shared or python
 //! cargo run --release -p bench -- --python-json FILE
 //! ```
 //!
@@ -25,6 +25,7 @@ mod peers;
 mod python;
 mod report;
 mod shared;
+mod weight;
 mod zipf;
 
 use std::path::PathBuf;
@@ -107,13 +108,14 @@ fn main() {
         only.is_none_or(|only| only == section) && !args.contains(&format!("--no-{section}"))
     };
     type Section = (&'static str, &'static str, fn(&Settings, &mut Table));
-    let sections: [Section; 8] = [
+    let sections: [Section; 9] = [
         ("hit", "hit path", hit::run),
         ("expiry", "expiry", expiry::run),
         ("loads", "loads", loads::run),
         ("agent", "agent layer", agent::run),
         ("memory", "memory", memory::run),
         ("zipf", "hit ratio", zipf::run),
+        ("weight", "weighted bound", weight::run),
         ("fleet", "fleet (redis-server)", fleet::run),
         ("shared", "fleet shared tier (redis-server)", shared::run),
     ];

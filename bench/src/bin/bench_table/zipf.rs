@@ -21,7 +21,7 @@ pub fn moka_name(capacity: u64) -> String {
 
 /// `len` keys drawn from a Zipf law over `KEYS` ranks; rank r has weight 1/r. Ranks map to
 /// scattered keys so a key's popularity says nothing about its hash.
-fn trace(len: usize) -> Vec<u64> {
+pub fn trace(len: usize) -> Vec<u64> {
     let mut cumulative = Vec::with_capacity(KEYS);
     let mut total = 0.0;
     for rank in 1..=KEYS {
@@ -40,7 +40,7 @@ fn trace(len: usize) -> Vec<u64> {
 }
 
 /// The share of `trace` that hit, reading each key and inserting it on a miss.
-fn hit_ratio(trace: &[u64], mut get: impl FnMut(u64) -> bool, mut insert: impl FnMut(u64)) -> f64 {
+pub fn hit_ratio(trace: &[u64], mut get: impl FnMut(u64) -> bool, mut insert: impl FnMut(u64)) -> f64 {
     let mut hits = 0;
     for &key in trace {
         if get(key) {
