@@ -13,7 +13,13 @@
 //!   returns, no call sees a value whose load began before it;
 //! - **metrics** ([`AsyncCache::metrics`]), serializable for export;
 //! - **fleet coherence**: the same guarantees across every process of a service, through a
-//!   fleet tier such as `cache-redis` ([`fleet`]).
+//!   fleet tier such as `cache-redis` ([`fleet`]);
+//! - **a byte budget** ([`AsyncCacheBuilder::max_weight`], [`AsyncCacheBuilder::weigher`]),
+//!   an **eviction listener** ([`AsyncCacheBuilder::on_evict`]), **predicate invalidation**
+//!   and **iteration** ([`AsyncCache::invalidate_if`], [`AsyncCache::iter`]), a **warm
+//!   restart** ([`AsyncCache::snapshot`], [`AsyncCacheBuilder::restore`]) and, with the
+//!   `prometheus` feature, a **Prometheus collector**: see
+//!   [Operating a cache](#operating-a-cache).
 //!
 //! # Quick start
 //!
@@ -141,6 +147,53 @@
 //! }
 //! std::thread::sleep(Duration::from_millis(200)); // far past key 2's TTL
 //! assert_eq!(cache.get(&2), None);
+//! ```
+//!
+//! # Operating a cache
+//!
+//! Options for a cache in production, each off by default; a cache that uses none of them
+//! pays nothing for them on a hit, and one that uses them pays nothing either (a hit reads
+//! neither the weigher nor the listener).
+//!
+//! - **A byte budget**: [`max_weight`](AsyncCacheBuilder::max_weight) with a
+//!   [`weigher`](AsyncCacheBuilder::weigher) bounds the total weight of the entries instead
+//!   of their number. An entry heavier than the bound allows is returned to its callers but
+//!   not stored; a zero-weight entry does not count against it.
+//! - **An eviction listener**: [`on_evict`](AsyncCacheBuilder::on_evict) hears every entry
+//!   that leaves, with its [`RemovalCause`], after every lock is released; one that panics
+//!   poisons nothing.
+//! - **Scans**: [`invalidate_if`](AsyncCache::invalidate_if) removes what a predicate selects
+//!   and fences the loads of those keys; [`iter`](AsyncCache::iter) copies the live entries.
+//! - **A warm restart**: [`snapshot`](AsyncCache::snapshot) writes the live entries with the
+//!   time each has left, [`restore`](AsyncCacheBuilder::restore) reads them back less the
+//!   time the service was down ([`snapshot`](mod@snapshot) has the format and the checks);
+//!   `snapshot = true` gives a cached function `f::snapshot` and `f::restore`.
+//! - **Prometheus**: with the `prometheus` feature, `prometheus::CacheCollector` exports any
+//!   number of caches into a `prometheus-client` registry, read on scrape.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use cache_core::{AsyncCache, RemovalCause};
+//!
+//! let evicted = Arc::new(Mutex::new(Vec::new()));
+//! let log = Arc::clone(&evicted);
+//! let pages: AsyncCache<String, Vec<u8>> = AsyncCache::builder()
+//!     .max_weight(10_000) // bytes
+//!     .weigher(|url: &String, page: &Vec<u8>| (url.len() + page.len()) as u32)
+//!     .on_evict(move |url, _page, cause| log.lock().unwrap().push((url, cause)))
+//!     .build();
+//! for id in 0..10 {
+//!     pages.insert(format!("/page/{id}"), vec![0; 3_000]);
+//! }
+//! assert!(pages.metrics().weight.unwrap() <= 10_000);
+//! assert!(evicted.lock().unwrap().iter().all(|(_, cause)| *cause == RemovalCause::Size));
+//!
+//! pages.invalidate_if(|url, _| url.ends_with('9'));
+//! let mut snapshot = Vec::new(); // a file, at shutdown
+//! pages.snapshot(&mut snapshot).unwrap();
+//! let restarted: AsyncCache<String, Vec<u8>> =
+//!     AsyncCache::builder().max_weight(10_000).restore(snapshot.as_slice()).unwrap();
+//! assert_eq!(restarted.iter().count(), pages.iter().count());
 //! ```
 //!
 //! # Across processes: a fleet

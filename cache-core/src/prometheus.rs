@@ -33,6 +33,7 @@
 //!     format!("user-{id}")
 //! }
 //!
+//! # fn main() {
 //! let sessions: AsyncCache<String, u64> = AsyncCache::builder().maxsize(1_000).build();
 //! let collector = CacheCollector::new();
 //! collector.register("sessions", &sessions);
@@ -46,7 +47,8 @@
 //! prometheus_client::encoding::text::encode(&mut scrape, &registry).unwrap();
 //! assert!(scrape.contains("cache_hits_total{cache=\"sessions\"} 1"));
 //! assert!(scrape.contains("cache_entries{cache=\"sessions\"} 1"));
-//! assert!(scrape.contains("cache_capacity{cache=\"user\"} 100"));
+//! assert!(scrape.contains("cache_entries{cache=\"user\"} 0")); // not called yet
+//! # }
 //! ```
 
 use std::fmt;

@@ -77,6 +77,7 @@ use crate::attr::Kind;
 /// | `fleet = "<name>"` | none: process-local | coherent across every process of the installed fleet, as the cache `<name>` (`cache_redis::Fleet::install`); each key part must also be serde `Serialize + DeserializeOwned` |
 /// | `shared = <bool>` | `false` | with `fleet`: the values live in the fleet's shared tier (Redis) too, so a key is loaded once for the whole fleet; the value type must be serde `Serialize + DeserializeOwned` |
 /// | `version = N` | 0 | with `shared = true`: the values' schema version; a value stored by a process of another version is a miss (bump it when the value type changes) |
+/// | `snapshot = <bool>` | `false` | generate `f::snapshot(writer)` and `f::restore(reader)`, a warm restart (`cache_core::snapshot`); the key and value types must be serde `Serialize + DeserializeOwned` and nameable from the signature (no generics, `key = ...` or `impl Trait` return) |
 ///
 /// The key is the owned non-skipped arguments: `u64` as itself, `&str` as `String`, `&T` as
 /// `T::Owned`; each must be `Clone + Hash + Eq + Send + Sync + 'static`.
@@ -125,6 +126,33 @@ use crate::attr::Kind;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// assert_eq!(name(&Db, 1).await, name_by_hand(&Db, 1).await);
 /// name::invalidate(1); // skipped parameters are not part of `invalidate`
+/// # }
+/// ```
+///
+/// `snapshot = true` adds a warm restart: `snapshot` writes the live entries with the time each
+/// has left, `restore` reads them back in the next process (less the time between):
+///
+/// ```
+/// # use cache_core::async_lru;
+/// #[async_lru(maxsize = 1000, snapshot = true)]
+/// async fn user(id: u64) -> String {
+///     format!("user-{id}") // SELECT ... WHERE id = $1
+/// }
+///
+/// // The same without the macro:
+/// static USERS: std::sync::LazyLock<cache_core::AsyncCache<u64, String>> =
+///     std::sync::LazyLock::new(|| cache_core::AsyncCache::builder().maxsize(1000).build());
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// user(1).await;
+/// USERS.get_with(1, async { format!("user-1") }).await;
+/// let (mut file, mut by_hand) = (Vec::new(), Vec::new()); // files, at shutdown
+/// assert_eq!(user::snapshot(&mut file).unwrap(), 1);
+/// assert_eq!(USERS.snapshot(&mut by_hand).unwrap(), 1);
+/// // The next process, at start:
+/// user::clear();
+/// assert_eq!(user::restore(file.as_slice()).unwrap().restored, 1);
+/// assert_eq!(USERS.restore_from(by_hand.as_slice()).unwrap().skipped, 1); // live: kept
+/// assert_eq!(user::metrics().size, 1);
 /// # }
 /// ```
 ///
