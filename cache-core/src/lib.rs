@@ -237,10 +237,10 @@ mod flight;
 mod load;
 mod macro_support;
 mod metrics;
-mod scan;
-pub mod snapshot;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+mod scan;
+pub mod snapshot;
 mod store;
 mod warmup;
 

@@ -357,7 +357,9 @@ fn read_record<T: DeserializeOwned>(reader: &mut impl Read) -> Result<T, Snapsho
     reader.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len);
     if len > MAX_RECORD {
-        return Err(SnapshotError::Codec("corrupt: a record claims over 1 GiB".into()));
+        return Err(SnapshotError::Codec(
+            "corrupt: a record claims over 1 GiB".into(),
+        ));
     }
     let mut bytes = vec![0; len as usize];
     reader.read_exact(&mut bytes)?;
@@ -366,8 +368,7 @@ fn read_record<T: DeserializeOwned>(reader: &mut impl Read) -> Result<T, Snapsho
 }
 
 fn unix_nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, saturating_nanos)
+    time.duration_since(UNIX_EPOCH).map_or(0, saturating_nanos)
 }
 
 fn saturating_nanos(duration: Duration) -> u64 {

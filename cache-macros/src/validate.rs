@@ -1,10 +1,10 @@
 //! Rules across the options and the function's signature, and the [`Plan`] they produce.
 
 use cache_attr::args::Errors;
-use proc_macro2::Span;
-use syn::spanned::Spanned;
 use cache_attr::signature::{self, KeyPart, Param};
+use proc_macro2::Span;
 use syn::ItemFn;
+use syn::spanned::Spanned;
 
 use crate::attr::{Kind, Options};
 

@@ -51,12 +51,16 @@ async fn first_run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     println!("== process {}: a cold start ==", std::process::id());
     let sessions = sessions().build();
     serve(&sessions).await;
-    println!("served 100 users with {} database queries", QUERIES.load(Ordering::Relaxed));
+    println!(
+        "served 100 users with {} database queries",
+        QUERIES.load(Ordering::Relaxed)
+    );
     sessions.insert_with_ttl("brief".into(), 1, Some(Duration::from_millis(200)));
 
     // Shutting down: snapshot every cache.
     let written = user::snapshot(std::fs::File::create(dir.join("users.snapshot"))?)?;
-    let sessions_written = sessions.snapshot(std::fs::File::create(dir.join("sessions.snapshot"))?)?;
+    let sessions_written =
+        sessions.snapshot(std::fs::File::create(dir.join("sessions.snapshot"))?)?;
     println!("snapshot: {written} users, {sessions_written} sessions");
 
     // The deploy takes a moment: the 200 ms session expires meanwhile.
@@ -68,25 +72,42 @@ async fn first_run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn restarted(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    println!("== process {}: restarted from the snapshot ==", std::process::id());
+    println!(
+        "== process {}: restarted from the snapshot ==",
+        std::process::id()
+    );
     let file = |name: &str| -> std::io::Result<std::fs::File> {
         std::fs::File::open(PathBuf::from(dir).join(name))
     };
     let report = user::restore(file("users.snapshot")?)?;
-    println!("restored {} users ({} expired)", report.restored, report.expired);
-    let sessions = sessions().restore(file("sessions.snapshot")?).unwrap_or_else(|error| {
-        // A snapshot that cannot be used (another deploy's types) means a cold cache.
-        eprintln!("cold sessions cache: {error}");
-        sessions().build()
-    });
-    println!("restored {} sessions (the brief one expired meanwhile)", sessions.metrics().size);
+    println!(
+        "restored {} users ({} expired)",
+        report.restored, report.expired
+    );
+    let sessions = sessions()
+        .restore(file("sessions.snapshot")?)
+        .unwrap_or_else(|error| {
+            // A snapshot that cannot be used (another deploy's types) means a cold cache.
+            eprintln!("cold sessions cache: {error}");
+            sessions().build()
+        });
+    println!(
+        "restored {} sessions (the brief one expired meanwhile)",
+        sessions.metrics().size
+    );
     serve(&sessions).await;
-    println!("served 100 users with {} database queries", QUERIES.load(Ordering::Relaxed));
+    println!(
+        "served 100 users with {} database queries",
+        QUERIES.load(Ordering::Relaxed)
+    );
     let left = sessions
         .iter()
         .with_time_left()
         .map(|(_, _, left)| left)
         .collect::<Vec<_>>();
-    println!("sessions without a TTL still have none: {}", left.iter().all(Option::is_none));
+    println!(
+        "sessions without a TTL still have none: {}",
+        left.iter().all(Option::is_none)
+    );
     Ok(())
 }

@@ -59,9 +59,17 @@ fn every_cause_is_reported_once_with_its_key_and_value() {
         };
         cache.clear(); // explicit, for every entry left
 
-        assert_eq!(causes(&log, RemovalCause::Replaced), [(1, 10)], "{engine:?}");
+        assert_eq!(
+            causes(&log, RemovalCause::Replaced),
+            [(1, 10)],
+            "{engine:?}"
+        );
         assert_eq!(causes(&log, RemovalCause::Size).len(), 1, "{engine:?}");
-        assert_eq!(causes(&log, RemovalCause::Expired), [(200, 2)], "{engine:?}");
+        assert_eq!(
+            causes(&log, RemovalCause::Expired),
+            [(200, 2)],
+            "{engine:?}"
+        );
         let explicit = causes(&log, RemovalCause::Explicit);
         assert!(explicit.contains(&(105, 105)), "{engine:?}: {explicit:?}");
         // The invalidated entry, then the nine live at the clear (the bound of ten, full

@@ -10,10 +10,7 @@ use cache_core::{AsyncCache, Engine, RemovalCause};
 const ENGINES: [Engine; 2] = [Engine::QuickCache, Engine::Moka];
 
 fn cache(engine: Engine) -> AsyncCache<u64, u64> {
-    AsyncCache::builder()
-        .maxsize(10_000)
-        .engine(engine)
-        .build()
+    AsyncCache::builder().maxsize(10_000).engine(engine).build()
 }
 
 #[test]
@@ -32,7 +29,11 @@ fn invalidate_if_removes_exactly_the_entries_its_predicate_selects() {
         let removed = cache.invalidate_if(|key, value| key % 3 == 0 && *value == key * 10);
         assert_eq!(removed, 334, "{engine:?}");
         for key in 0..1_000 {
-            assert_eq!(cache.contains_key(&key), key % 3 != 0, "{engine:?}: key {key}");
+            assert_eq!(
+                cache.contains_key(&key),
+                key % 3 != 0,
+                "{engine:?}: key {key}"
+            );
         }
         assert_eq!(cache.metrics().size, 666, "{engine:?}");
         let log = log.lock().unwrap();
@@ -91,7 +92,11 @@ async fn invalidate_if_fences_a_load_of_a_key_it_removes() {
         // Its caller still gets its value...
         assert_eq!(handle.await.unwrap(), 101, "{engine:?}");
         // ... but it was not stored: a call after `invalidate_if` returned loads afresh.
-        assert_eq!(cache.get(&1), None, "{engine:?}: a fenced load stored its value");
+        assert_eq!(
+            cache.get(&1),
+            None,
+            "{engine:?}: a fenced load stored its value"
+        );
         assert_eq!(cache.get_with(1, async { 102 }).await, 102, "{engine:?}");
         assert_eq!(cache.get(&2), Some(200), "{engine:?}");
     }
@@ -111,14 +116,20 @@ fn iter_sees_every_live_entry_once_and_counts_nothing() {
         entries.sort_unstable();
         let mut expected: Vec<_> = (0..500).map(|key| (key, key + 1)).collect();
         expected.push((8_888, 2));
-        assert_eq!(entries, expected, "{engine:?}: the expired entry was listed, or one missed");
+        assert_eq!(
+            entries, expected,
+            "{engine:?}: the expired entry was listed, or one missed"
+        );
         let left: Vec<_> = cache
             .iter()
             .with_time_left()
             .filter_map(|(key, _, left)| left.map(|left| (key, left)))
             .collect();
         assert_eq!(left.len(), 1, "{engine:?}");
-        assert!(left[0].1 > Duration::from_secs(3_500), "{engine:?}: {left:?}");
+        assert!(
+            left[0].1 > Duration::from_secs(3_500),
+            "{engine:?}: {left:?}"
+        );
         let m = cache.metrics();
         assert_eq!((m.hits, m.misses), (0, 0), "{engine:?}");
         cache.clear();

@@ -42,17 +42,23 @@ async fn a_scrape_reads_every_registered_cache_as_it_is_at_that_scrape() {
     collector.register_fn("square", square::metrics);
 
     let before = scrape(&registry);
-    assert_eq!(value(&before, "shop_cache_hits_total{cache=\"users\"}"), Some(0));
-    assert_eq!(value(&before, "shop_cache_capacity{cache=\"orders\"}"), Some(1_000));
+    assert_eq!(
+        value(&before, "shop_cache_hits_total{cache=\"users\"}"),
+        Some(0)
+    );
+    assert_eq!(
+        value(&before, "shop_cache_capacity{cache=\"orders\"}"),
+        Some(1_000)
+    );
 
     // Thousands of concurrent calls between two scrapes.
     for (name, cache) in &caches {
         let calls: Vec<_> = (0..2_000_u64)
             .map(|i| {
                 let cache = cache.clone();
-                tokio::spawn(async move {
-                    cache.get_with(i % 100, async move { "x".repeat(20) }).await
-                })
+                tokio::spawn(
+                    async move { cache.get_with(i % 100, async move { "x".repeat(20) }).await },
+                )
             })
             .collect();
         for call in calls {
@@ -62,13 +68,24 @@ async fn a_scrape_reads_every_registered_cache_as_it_is_at_that_scrape() {
         let series = |metric: &str| format!("shop_cache_{metric}{{cache=\"{name}\"}}");
         let m = cache.metrics();
         assert_eq!(value(&after, &series("hits_total")), Some(m.hits), "{name}");
-        assert_eq!(value(&after, &series("misses_total")), Some(m.misses), "{name}");
-        assert_eq!(value(&after, &series("loads_total")), Some(m.loads), "{name}");
+        assert_eq!(
+            value(&after, &series("misses_total")),
+            Some(m.misses),
+            "{name}"
+        );
+        assert_eq!(
+            value(&after, &series("loads_total")),
+            Some(m.loads),
+            "{name}"
+        );
         assert_eq!(m.hits + m.misses, 2_000, "{name}");
         assert_eq!(value(&after, &series("weight")), m.weight, "{name}");
         assert_eq!(value(&after, &series("entries")), Some(m.size), "{name}");
         // 100 values of 20 bytes against a budget of 1,000: about half are evicted.
-        assert!(value(&after, &series("evictions_total")).unwrap() >= 50, "{name}");
+        assert!(
+            value(&after, &series("evictions_total")).unwrap() >= 50,
+            "{name}"
+        );
         assert!(after.contains("# TYPE shop_cache_hits counter"), "{after}");
         assert!(after.contains("# TYPE shop_cache_entries gauge"), "{after}");
     }
@@ -76,7 +93,10 @@ async fn a_scrape_reads_every_registered_cache_as_it_is_at_that_scrape() {
     square(3).await;
     square(3).await;
     let cached_fn = scrape(&registry);
-    assert_eq!(value(&cached_fn, "shop_cache_hits_total{cache=\"square\"}"), Some(1));
+    assert_eq!(
+        value(&cached_fn, "shop_cache_hits_total{cache=\"square\"}"),
+        Some(1)
+    );
     // A cache without a weigher reports no weight; one without a fleet no fleet counters.
     assert!(!cached_fn.contains("shop_cache_weight{cache=\"square\"}"));
     assert!(!cached_fn.contains("l2_hits"));

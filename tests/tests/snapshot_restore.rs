@@ -43,12 +43,19 @@ fn a_restored_cache_holds_every_live_entry_with_the_time_it_had_left() {
                 .find(|(k, _, _)| *k == key)
                 .and_then(|(_, _, left)| left)
         };
-        assert_eq!(left(0), None, "{engine:?}: an entry without a TTL gained one");
+        assert_eq!(
+            left(0),
+            None,
+            "{engine:?}: an entry without a TTL gained one"
+        );
         let hour = left(5_001).unwrap();
         assert!(hour > Duration::from_secs(3_500) && hour <= Duration::from_secs(3_600));
         // The downtime counts against the TTL: two seconds less ~0.7 s.
         let two = left(5_002).unwrap();
-        assert!(two <= Duration::from_millis(1_300), "{engine:?}: {two:?} left");
+        assert!(
+            two <= Duration::from_millis(1_300),
+            "{engine:?}: {two:?} left"
+        );
         // And it still expires on time after the restart.
         std::thread::sleep(two + Duration::from_millis(300));
         assert_eq!(restarted.get(&5_002), None, "{engine:?}");
@@ -94,12 +101,21 @@ fn a_snapshot_of_another_cache_or_a_damaged_one_is_refused_and_restores_nothing(
             .restore(file.as_slice());
         let error = other_type.unwrap_err();
         assert!(matches!(error, SnapshotError::Type { .. }), "{error:?}");
-        assert!(error.to_string().contains("u64 -> alloc::string::String"), "{error}");
+        assert!(
+            error.to_string().contains("u64 -> alloc::string::String"),
+            "{error}"
+        );
 
         let other_version = users(engine).snapshot_version(4).restore(file.as_slice());
         let error = other_version.unwrap_err();
         assert!(
-            matches!(error, SnapshotError::Version { expected: 4, found: 3 }),
+            matches!(
+                error,
+                SnapshotError::Version {
+                    expected: 4,
+                    found: 3
+                }
+            ),
             "{error:?}"
         );
 
@@ -119,7 +135,13 @@ fn a_snapshot_of_another_cache_or_a_damaged_one_is_refused_and_restores_nothing(
         damaged[b"async-cache snapshot\n".len() + 4] = 9;
         let error = target.restore_from(damaged.as_slice()).unwrap_err();
         assert!(
-            matches!(error, SnapshotError::Format { found: 9, supported: 1 }),
+            matches!(
+                error,
+                SnapshotError::Format {
+                    found: 9,
+                    supported: 1
+                }
+            ),
             "{error:?}"
         );
         unchanged(&target);
@@ -153,7 +175,11 @@ async fn the_attributes_snapshot_and_restore_helpers_warm_a_cached_function() {
     for id in 0..50 {
         assert_eq!(profile(id, "eu").await.unwrap(), format!("eu/user-{id}"));
     }
-    assert_eq!(PROFILE_LOADS.load(Ordering::SeqCst), 50, "a restored entry was loaded again");
+    assert_eq!(
+        PROFILE_LOADS.load(Ordering::SeqCst),
+        50,
+        "a restored entry was loaded again"
+    );
     assert_eq!(profile::metrics().hits, 50);
 
     // A snapshot of another cache is refused by the helper too.

@@ -38,8 +38,15 @@ fn the_weight_held_never_passes_the_bound_while_threads_insert_values_of_every_s
         assert!(weight > 50_000, "{engine:?}: only {weight} held");
         assert_eq!(m.capacity, Some(100_000), "{engine:?}");
         let summed: u64 = cache.iter().map(|(_, value)| value.len() as u64).sum();
-        assert_eq!(summed, weight, "{engine:?}: the reported weight is the entries' weight");
-        assert!(m.evictions > 10_000, "{engine:?}: {} evictions", m.evictions);
+        assert_eq!(
+            summed, weight,
+            "{engine:?}: the reported weight is the entries' weight"
+        );
+        assert!(
+            m.evictions > 10_000,
+            "{engine:?}: {} evictions",
+            m.evictions
+        );
     }
 }
 
@@ -58,7 +65,9 @@ async fn a_value_heavier_than_the_bound_is_returned_but_not_stored_and_reported_
             .build();
         cache.insert(1, "small".into());
         cache.insert(2, "kept".into());
-        let huge = cache.get_with(1, async { unreachable!("1 is cached") }).await;
+        let huge = cache
+            .get_with(1, async { unreachable!("1 is cached") })
+            .await;
         assert_eq!(huge, "small");
         // A load of a value too heavy for the whole cache: its callers get it...
         let loaded = cache.get_with(3, async { "y".repeat(5_000) }).await;
@@ -66,8 +75,16 @@ async fn a_value_heavier_than_the_bound_is_returned_but_not_stored_and_reported_
         // ... and so does an insert over an existing key, which loses its old value.
         cache.insert(1, "z".repeat(5_000));
         let _ = cache.metrics();
-        assert_eq!(cache.get(&3), None, "{engine:?}: the heavy value was stored");
-        assert_eq!(cache.get(&1), None, "{engine:?}: the heavy value was stored");
+        assert_eq!(
+            cache.get(&3),
+            None,
+            "{engine:?}: the heavy value was stored"
+        );
+        assert_eq!(
+            cache.get(&1),
+            None,
+            "{engine:?}: the heavy value was stored"
+        );
         assert_eq!(cache.get(&2).as_deref(), Some("kept"), "{engine:?}");
         let mut log = log.lock().unwrap().clone();
         log.sort_unstable_by_key(|(key, len, _)| (*key, *len));
@@ -97,7 +114,10 @@ fn zero_weight_entries_do_not_count_against_the_bound() {
         let m = cache.metrics();
         assert!(m.weight.unwrap() <= 100, "{engine:?}");
         let heavy = (1_000..1_100).filter(|key| cache.contains_key(key)).count();
-        assert!((9..=10).contains(&heavy), "{engine:?}: {heavy} weighted entries held");
+        assert!(
+            (9..=10).contains(&heavy),
+            "{engine:?}: {heavy} weighted entries held"
+        );
         let zero = (0..50).filter(|key| cache.contains_key(key)).count();
         match engine {
             // quick_cache never evicts a zero-weight entry for the bound.
@@ -112,14 +132,16 @@ fn zero_weight_entries_do_not_count_against_the_bound() {
 #[test]
 fn without_a_weigher_max_weight_is_a_bound_in_entries() {
     for engine in ENGINES {
-        let cache: AsyncCache<u64, u64> = AsyncCache::builder()
-            .max_weight(10)
-            .engine(engine)
-            .build();
+        let cache: AsyncCache<u64, u64> =
+            AsyncCache::builder().max_weight(10).engine(engine).build();
         for key in 0..100 {
             cache.insert(key, key);
         }
         let m = cache.metrics();
-        assert_eq!((m.size, m.weight, m.evictions), (10, None, 90), "{engine:?}");
+        assert_eq!(
+            (m.size, m.weight, m.evictions),
+            (10, None, 90),
+            "{engine:?}"
+        );
     }
 }

@@ -67,8 +67,9 @@ where
         }
         let overweight = hooks.weigher.clone().zip(capacity);
         if let Some(weigher) = hooks.weigher {
-            builder = builder
-                .weigher(move |key: &K, stored: &Stored<V>| evict::weigh(&*weigher, key, &stored.value));
+            builder = builder.weigher(move |key: &K, stored: &Stored<V>| {
+                evict::weigh(&*weigher, key, &stored.value)
+            });
         }
         MokaStore {
             cache: builder.build(),

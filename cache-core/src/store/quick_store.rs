@@ -77,9 +77,9 @@ where
             // A bound in weight says nothing of the number of entries: size the table as an
             // unbounded one, and let it grow.
             Some(capacity) if weighted => options
-                .estimated_items_capacity(UNBOUNDED_ESTIMATE.min(
-                    usize::try_from(capacity).unwrap_or(usize::MAX),
-                ))
+                .estimated_items_capacity(
+                    UNBOUNDED_ESTIMATE.min(usize::try_from(capacity).unwrap_or(usize::MAX)),
+                )
                 .weight_capacity(capacity)
                 .hot_allocation(hot_allocation(capacity)),
             Some(capacity) => options

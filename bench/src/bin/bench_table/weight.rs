@@ -106,7 +106,14 @@ pub fn run(settings: &Settings, table: &mut Table) {
                     assert!(m.weight.unwrap() <= budget, "over the byte budget");
                 },
             );
-            push(if engine == Engine::Moka { OURS_MOKA } else { OURS }, figures);
+            push(
+                if engine == Engine::Moka {
+                    OURS_MOKA
+                } else {
+                    OURS
+                },
+                figures,
+            );
         }
         for (name, policy) in [
             (MOKA, moka::policy::EvictionPolicy::tiny_lfu()),

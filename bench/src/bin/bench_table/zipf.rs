@@ -40,7 +40,11 @@ pub fn trace(len: usize) -> Vec<u64> {
 }
 
 /// The share of `trace` that hit, reading each key and inserting it on a miss.
-pub fn hit_ratio(trace: &[u64], mut get: impl FnMut(u64) -> bool, mut insert: impl FnMut(u64)) -> f64 {
+pub fn hit_ratio(
+    trace: &[u64],
+    mut get: impl FnMut(u64) -> bool,
+    mut insert: impl FnMut(u64),
+) -> f64 {
     let mut hits = 0;
     for &key in trace {
         if get(key) {
