@@ -104,3 +104,32 @@ async fn every_shape_runs_and_caches() {
     user::invalidate(1);
     search::clear();
 }
+
+/// `snapshot = true`: the generated `snapshot` and `restore` helpers pass the same lints.
+#[async_ttl(time_to_live = 60, maxsize = 16, snapshot = true)]
+pub async fn snapshot_profile(id: u64, region: &str) -> Result<String, DbError> {
+    Ok(format!("{region}/{id}"))
+}
+
+/// A method with `snapshot = true`, keyed by its receiver.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Shelf(pub u64);
+
+impl Shelf {
+    /// Its stock.
+    #[async_lru(snapshot = true)]
+    pub async fn stock(&self) -> u64 {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn snapshot_helpers_pass_the_lints_and_run() {
+    assert_eq!(snapshot_profile(1, "eu").await, Ok("eu/1".to_owned()));
+    assert_eq!(Shelf(3).stock().await, 3);
+    let mut file = Vec::new();
+    assert_eq!(snapshot_profile::snapshot(&mut file).unwrap(), 1);
+    assert_eq!(Shelf::stock_snapshot(&mut Vec::new()).unwrap(), 1);
+    snapshot_profile::clear();
+    assert_eq!(snapshot_profile::restore(file.as_slice()).unwrap().restored, 1);
+}
