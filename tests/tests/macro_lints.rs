@@ -131,5 +131,8 @@ async fn snapshot_helpers_pass_the_lints_and_run() {
     assert_eq!(snapshot_profile::snapshot(&mut file).unwrap(), 1);
     assert_eq!(Shelf::stock_snapshot(&mut Vec::new()).unwrap(), 1);
     snapshot_profile::clear();
-    assert_eq!(snapshot_profile::restore(file.as_slice()).unwrap().restored, 1);
+    assert_eq!(
+        snapshot_profile::restore(file.as_slice()).unwrap().restored,
+        1
+    );
 }
