@@ -144,7 +144,7 @@ fn warm_restart_serves_the_second_process_from_the_first_ones_snapshot() {
         &[
             "a cold start ==\nserved 100 users with 100 database queries",
             "snapshot: 100 users, 4 sessions",
-            "restored from the snapshot ==\nrestored 100 users (0 expired)",
+            "restarted from the snapshot ==\nrestored 100 users (0 expired)",
             "restored 3 sessions (the brief one expired meanwhile)",
             "restored 3 sessions (the brief one expired meanwhile)\nserved 100 users with 0 database queries",
         ],
