@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::fleet::{Attachment, FleetAttach, FleetChannel, FleetSetup};
+use crate::freshness::Policy;
 use crate::{AsyncCache, Engine};
 
 /// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
@@ -32,6 +33,8 @@ pub struct AsyncCacheBuilder<K, V> {
     config: Config,
     fleet: Option<Attachment<K, V>>,
     _types: PhantomData<fn() -> (K, V)>,
+    /// Freshness options beyond the TTL (set in [`freshness`](crate::freshness)).
+    pub(crate) policy: Policy<K, V>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +77,7 @@ where
             config: Config::default(),
             fleet: None,
             _types: PhantomData,
+            policy: Policy::default(),
         }
     }
 
@@ -173,6 +177,6 @@ where
 
     /// Builds the cache. Needs no runtime, so it can run in a `static` initialiser.
     pub fn build(self) -> AsyncCache<K, V> {
-        AsyncCache::from_config(self.config, self.fleet)
+        AsyncCache::from_config(self.config, self.fleet, self.policy)
     }
 }

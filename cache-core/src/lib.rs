@@ -180,9 +180,11 @@ mod clock;
 mod error;
 pub mod fleet;
 mod flight;
+mod freshness;
 mod load;
 mod macro_support;
 mod metrics;
+mod refresh;
 mod store;
 mod warmup;
 

@@ -71,6 +71,15 @@ pub struct CacheMetrics {
     pub decode_errors: u64,
     /// Shared cache: values too large for the shared tier, kept in this process only.
     pub l2_oversize: u64,
+    /// Refresh-ahead: background reloads started by hits on old entries
+    /// ([`refresh_after`](crate::AsyncCacheBuilder::refresh_after)). Part of `loads`.
+    pub refreshes: u64,
+    /// Refresh-ahead: background reloads that failed or panicked (the old value stayed). Part
+    /// of `load_errors`.
+    pub refresh_errors: u64,
+    /// Stale-on-error: failed loads answered with an expired value
+    /// ([`stale_on_error`](crate::AsyncCacheBuilder::stale_on_error)). Part of `load_errors`.
+    pub stale_served: u64,
 }
 
 /// The live counters behind [`CacheMetrics`].
@@ -168,6 +177,9 @@ impl Counters {
             lease_waits: self.sum(Event::LeaseWait),
             decode_errors: self.sum(Event::DecodeError),
             l2_oversize: self.sum(Event::L2Oversize),
+            refreshes: 0,
+            refresh_errors: 0,
+            stale_served: 0,
         }
     }
 

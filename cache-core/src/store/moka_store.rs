@@ -10,12 +10,25 @@ use moka::policy::EvictionPolicy;
 
 use super::Stored;
 use crate::clock;
+use crate::freshness::Found;
 use crate::metrics::{Counters, Event};
 
 /// moka (`sync::Cache`) in LRU mode, with recency and the bound applied at each insert.
 pub(crate) struct MokaStore<K, V> {
     cache: moka::sync::Cache<K, Stored<V>>,
     bounded: bool,
+    /// Whether entries carry a timing (the cache has a freshness policy).
+    timed: bool,
+}
+
+/// A read of an entry with a timing.
+#[cold]
+fn timed<V: Clone>(stored: &Stored<V>) -> Found<V> {
+    let now = clock::recent();
+    if !stored.is_due_at(now) {
+        return Found::Hit(stored.value.clone());
+    }
+    stored.found_at(now).unwrap_or(Found::Miss)
 }
 
 impl<K, V> MokaStore<K, V>
@@ -23,7 +36,7 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>) -> Self {
+    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>, timed: bool) -> Self {
         let counters = Arc::clone(counters);
         let mut builder = moka::sync::Cache::builder()
             // LRU rather than moka's default TinyLFU: an `async_lru` user expects the least
@@ -37,20 +50,37 @@ where
         MokaStore {
             cache: builder.build(),
             bounded: capacity.is_some(),
+            timed,
         }
     }
 
-    /// The value of `key` stored in `generation`. moka checks expiry itself.
+    /// The value of `key` stored in `generation`. moka checks expiry itself; an entry with a
+    /// [`Timing`](crate::freshness::Timing) is kept by moka until its stale-on-error window
+    /// ends, and read through its timing.
     #[inline]
-    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Found<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache
-            .get(key)
-            .filter(|stored| stored.generation == generation)
-            .map(|stored| stored.value)
+        match self.cache.get(key) {
+            Some(stored) if stored.generation == generation => match &stored.timing {
+                None => Found::Hit(stored.value),
+                Some(_) => timed(&stored),
+            },
+            _ => Found::Miss,
+        }
+    }
+
+    /// The entry of `key`, whatever its state, to `look` (no recency touched).
+    pub(super) fn peek<Q, R>(&self, key: &Q, look: impl FnOnce(&Stored<V>) -> Option<R>) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // moka has no read that leaves recency alone; this one is only for caches with a
+        // freshness policy (and, for stale-on-error, a load that just failed).
+        self.cache.get(key).as_ref().and_then(look)
     }
 
     pub(super) fn contains<Q>(&self, key: &Q) -> bool
@@ -58,7 +88,11 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.contains_key(key)
+        if !self.timed {
+            return self.cache.contains_key(key);
+        }
+        self.peek(key, |stored| Some(!stored.is_expired_at(clock::recent())))
+            .unwrap_or(false)
     }
 
     pub(super) fn insert(&self, key: K, stored: Stored<V>) {
@@ -126,6 +160,24 @@ impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
         _remaining: Option<Duration>,
     ) -> Option<Duration> {
         time_left(value, now)
+    }
+
+    /// An entry with an idle timeout lives on from this read (`now`, a little later than the
+    /// coarse instant its timing records): moka keeps it at least as long as the timing does.
+    fn expire_after_read(
+        &self,
+        _key: &K,
+        value: &Stored<V>,
+        now: Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: Instant,
+    ) -> Option<Duration> {
+        match &value.timing {
+            None => duration_until_expiry,
+            Some(_) => value
+                .time_left_after_read(clock::nanos_since_origin(now))
+                .map(|left| left.saturating_add(MOKA_TIME_GRAIN)),
+        }
     }
 }
 

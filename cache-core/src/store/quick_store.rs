@@ -8,9 +8,9 @@
 //! referenced entries a second chance. Entries fill a hot ring first; once it is full, new keys
 //! wait in a cold (probation) ring of 3% of the bound and stay only if they are read (or were
 //! evicted recently) before their turn comes, which keeps one-off keys from flushing the
-//! working set. The cold ring's share is rounded down, so a cache of fewer than 34 entries has
-//! none and evicts in LRU order for entries read since the last sweep and in insertion order
-//! for the others, as the Python suite's LRU tests expect.
+//! working set. The cold ring's share is rounded down, so a cache of fewer than 34 entries would
+//! have none, and plain CLOCK is not LRU (a read entry outlives newer unread ones, and a new
+//! key can be the next to go): such caches use the [`small_lru`](super::small_lru) table.
 //!
 //! The policy sits behind crossbeam's `ShardedLock`, a reader-writer lock split in eight: a
 //! reader locks the part of its own thread, so threads hitting one cache at once never write
@@ -32,6 +32,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, UnitWeighter};
 
 use super::Stored;
 use crate::clock;
+use crate::freshness::{Found, Reading};
 use crate::metrics::{Counters, Event};
 
 /// The share of the bound that CLOCK-Pro's cold (probation) ring gets: quick_cache's default.
@@ -110,25 +111,42 @@ where
     }
 
     /// The live value of `key` stored in `generation`. Reads the clock only for an entry
-    /// that has a TTL; an expired entry is removed (and counted) on the spot.
+    /// that has a deadline; an expired entry is removed (and counted) on the spot.
     #[inline]
-    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Found<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let cache = self.read();
-        let stored = cache.get(key)?;
+        let Some(stored) = cache.get(key) else {
+            return Found::Miss;
+        };
         if stored.generation != generation {
-            return None;
+            return Found::Miss;
         }
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
-            drop(cache);
-            self.expire(key, expires_at);
-            return None;
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                if let Some(found) = stored.found_at(now) {
+                    return found;
+                }
+                let identity = stored.identity();
+                drop(cache);
+                self.expire(key, identity);
+                return Found::Miss;
+            }
         }
-        Some(stored.value.clone())
+        Found::Hit(stored.value.clone())
+    }
+
+    /// The entry of `key`, whatever its state, to `look` (no recency touched).
+    pub(super) fn peek<Q, R>(&self, key: &Q, look: impl FnOnce(&Stored<V>) -> Option<R>) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read().peek(key).and_then(look)
     }
 
     /// [`get`](Self::get), handing the value to `then` under the lock instead of cloning it.
@@ -150,11 +168,20 @@ where
         else {
             return then(None);
         };
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
-            drop(cache);
-            self.expire(key, expires_at);
-            return then(None);
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                match stored.read_at(now) {
+                    Reading::Live | Reading::RefreshDue => {}
+                    Reading::Stale => return then(None),
+                    Reading::Dead => {
+                        let identity = stored.identity();
+                        drop(cache);
+                        self.expire(key, identity);
+                        return then(None);
+                    }
+                }
+            }
         }
         then(Some(&stored.value))
     }
@@ -169,13 +196,17 @@ where
         let Some(stored) = cache.peek(key) else {
             return false;
         };
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
+        let now = clock::recent();
+        if !stored.expires() || !stored.is_due_at(now) {
+            return true;
+        }
+        if stored.is_dead_at(now) {
+            let identity = stored.identity();
             drop(cache);
-            self.expire(key, expires_at);
+            self.expire(key, identity);
             return false;
         }
-        true
+        !stored.is_expired_at(now)
     }
 
     pub(super) fn insert(&self, key: K, stored: Stored<V>) {
@@ -214,7 +245,7 @@ where
         let expired = std::cell::Cell::new(0);
         let mut cache = self.write();
         cache.retain(|_, stored| {
-            let live = !stored.is_expired_at(now);
+            let live = !stored.is_dead_at(now);
             expired.set(expired.get() + u64::from(!live));
             live
         });
@@ -224,17 +255,17 @@ where
         len
     }
 
-    /// Removes `key` if it still holds the entry that expires at `expires_at` (a newer value
-    /// stored meanwhile stays), counting one expiration.
+    /// Removes `key` if it still holds the entry of `identity` (a newer value stored
+    /// meanwhile stays), counting one expiration.
     #[cold]
-    fn expire<Q>(&self, key: &Q, expires_at: u64)
+    fn expire<Q>(&self, key: &Q, identity: (u64, usize))
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let removed = self
             .write()
-            .remove_if(key, |stored| stored.expires_at == expires_at);
+            .remove_if(key, |stored| stored.identity() == identity);
         if removed.is_some() {
             self.counters.count(Event::Expiration);
         }
