@@ -169,9 +169,7 @@ where
     ) -> Self {
         let counters = Arc::new(Counters::default());
         let policy = policy.is_set().then(|| Box::new(policy));
-        let timed = policy
-            .as_ref()
-            .is_some_and(|policy| policy.needs_timing());
+        let timed = policy.as_ref().is_some_and(|policy| policy.needs_timing());
         let inner = Arc::new(Inner {
             store: Store::new(config.engine, config.capacity, &counters, timed),
             flights: SingleFlight::new(),
@@ -308,8 +306,7 @@ where
             }
             Found::Miss => loader,
         };
-        let loaded = Box::pin(self.inner.load_detached(key, loader))
-        .await;
+        let loaded = Box::pin(self.inner.load_detached(key, loader)).await;
         match loaded {
             Ok(value) => value,
             Err(never) => match *never {},

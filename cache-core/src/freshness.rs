@@ -193,9 +193,7 @@ impl Timing {
             return self.keep_until();
         }
         let idle_end = now.saturating_add(self.idle);
-        self.expires_at
-            .min(idle_end)
-            .saturating_add(self.stale_for)
+        self.expires_at.min(idle_end).saturating_add(self.stale_for)
     }
 
     /// Whether its time to live or idle timeout has passed at `now`.

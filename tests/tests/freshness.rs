@@ -27,7 +27,10 @@ fn gated(
     async move {
         runs.fetch_add(1, Ordering::SeqCst);
         // Each run takes a permit for good, so `available_permits` tells when it passed.
-        gate.acquire().await.expect("the gate is never closed").forget();
+        gate.acquire()
+            .await
+            .expect("the gate is never closed")
+            .forget();
         value
     }
 }
@@ -101,7 +104,11 @@ async fn an_invalidation_during_a_refresh_discards_the_reloaded_value() {
         gate.add_permits(1);
         until("the reload to end", || gate.available_permits() == 0).await;
         sleep(ms(50)).await;
-        assert_eq!(cache.get(&1), Some(2), "{engine:?}: the fenced reload stored");
+        assert_eq!(
+            cache.get(&1),
+            Some(2),
+            "{engine:?}: the fenced reload stored"
+        );
     }
 }
 
@@ -114,7 +121,11 @@ async fn a_failed_refresh_keeps_the_old_value_until_its_ttl() {
         let failing = async { Err::<u64, _>("backend down") };
         assert_eq!(cache.try_get_with_detached(1, failing).await, Ok(0));
         until("the failed reload", || cache.metrics().refresh_errors == 1).await;
-        assert_eq!(cache.get(&1), Some(0), "{engine:?}: the failure dropped the value");
+        assert_eq!(
+            cache.get(&1),
+            Some(0),
+            "{engine:?}: the failure dropped the value"
+        );
         // A later hit tries again (and fails again).
         let failing = async { Err::<u64, _>("still down") };
         assert_eq!(cache.try_get_with_detached(1, failing).await, Ok(0));
@@ -152,7 +163,11 @@ async fn a_miss_during_a_refresh_waits_on_it_instead_of_loading() {
         for waiter in waiters {
             assert_eq!(waiter.await.unwrap(), 1, "{engine:?}");
         }
-        assert_eq!(others.load(Ordering::SeqCst), 0, "{engine:?}: a miss loaded");
+        assert_eq!(
+            others.load(Ordering::SeqCst),
+            0,
+            "{engine:?}: a miss loaded"
+        );
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{engine:?}");
     }
 }
@@ -206,10 +221,17 @@ async fn a_failed_load_is_answered_with_the_expired_value_for_every_waiter() {
             assert_eq!(caller.await.unwrap(), Ok(10), "{engine:?}");
         }
         let m = cache.metrics();
-        assert_eq!((m.loads, m.load_errors, m.stale_served), (1, 1, 1), "{engine:?}");
+        assert_eq!(
+            (m.loads, m.load_errors, m.stale_served),
+            (1, 1, 1),
+            "{engine:?}"
+        );
         // The stale value was not stored again: a working loader replaces it.
         assert_eq!(cache.get(&1), None);
-        assert_eq!(cache.try_get_with(1, async { Ok::<_, &str>(11) }).await, Ok(11));
+        assert_eq!(
+            cache.try_get_with(1, async { Ok::<_, &str>(11) }).await,
+            Ok(11)
+        );
     }
 }
 
@@ -220,7 +242,10 @@ async fn no_stale_value_past_its_window_or_after_an_invalidation_or_clear() {
         let cache = stale(engine, ms(30), ms(100));
         cache.insert(1, 10);
         sleep(ms(400)).await;
-        assert!(cache.try_get_with(1, failing()).await.is_err(), "{engine:?}: past the window");
+        assert!(
+            cache.try_get_with(1, failing()).await.is_err(),
+            "{engine:?}: past the window"
+        );
 
         let cache = stale(engine, ms(30), Duration::from_secs(30));
         for key in [1, 2, 3] {
@@ -228,10 +253,16 @@ async fn no_stale_value_past_its_window_or_after_an_invalidation_or_clear() {
         }
         sleep(ms(100)).await;
         cache.invalidate(&1);
-        assert!(cache.try_get_with(1, failing()).await.is_err(), "{engine:?}: invalidated");
+        assert!(
+            cache.try_get_with(1, failing()).await.is_err(),
+            "{engine:?}: invalidated"
+        );
         assert_eq!(cache.try_get_with(2, failing()).await, Ok(2), "{engine:?}");
         cache.clear();
-        assert!(cache.try_get_with(3, failing()).await.is_err(), "{engine:?}: cleared");
+        assert!(
+            cache.try_get_with(3, failing()).await.is_err(),
+            "{engine:?}: cleared"
+        );
         assert_eq!(cache.metrics().stale_served, 1, "{engine:?}");
     }
 }
@@ -279,7 +310,11 @@ async fn with_a_ttl_and_an_idle_timeout_the_earlier_expiry_wins() {
             .build();
         assert_eq!(cache.get_with(1, async { 1 }).await, 1);
         sleep(ms(400)).await;
-        assert_eq!(cache.get(&1), None, "{engine:?}: lived past its idle timeout");
+        assert_eq!(
+            cache.get(&1),
+            None,
+            "{engine:?}: lived past its idle timeout"
+        );
     }
 }
 
@@ -310,7 +345,10 @@ async fn optionally_get_with_shares_a_none_with_its_waiters_and_caches_nothing()
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{engine:?}: one load");
         let m = cache.metrics();
         assert_eq!((m.loads, m.load_errors, m.size), (1, 0, 0), "{engine:?}");
-        assert_eq!(cache.optionally_get_with(1, async { Some(5) }).await, Some(5));
+        assert_eq!(
+            cache.optionally_get_with(1, async { Some(5) }).await,
+            Some(5)
+        );
         assert_eq!(cache.get(&1), Some(5), "{engine:?}");
     }
 }
@@ -333,4 +371,66 @@ async fn expire_after_gives_each_loaded_or_inserted_value_its_own_ttl() {
         let live: Vec<u64> = (1..=5).filter(|key| cache.get(key).is_some()).collect();
         assert_eq!(live, [2, 4], "{engine:?}");
     }
+}
+
+static VERSIONS: AtomicU64 = AtomicU64::new(0);
+
+#[cache_core::async_ttl(time_to_live = 60, refresh_after = 0.05)]
+async fn versioned(key: u64) -> u64 {
+    key * 1_000 + VERSIONS.fetch_add(1, Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_after_attribute_reloads_an_old_entry_in_the_background() {
+    assert_eq!(versioned(1).await, 1_000);
+    assert_eq!(versioned(1).await, 1_000);
+    sleep(ms(150)).await;
+    assert_eq!(
+        versioned(1).await,
+        1_000,
+        "an old entry is still served at once"
+    );
+    until("the reload", || versioned::metrics().refreshes == 1).await;
+    until("the reloaded value", || {
+        VERSIONS.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    sleep(ms(20)).await;
+    assert_eq!(versioned(1).await, 1_001);
+    assert_eq!(versioned::metrics().loads, 2);
+}
+
+static FAIL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[cache_core::async_ttl(time_to_live = 0.05, stale_on_error = 60)]
+async fn quote(symbol: u64) -> Result<u64, String> {
+    if FAIL.load(Ordering::SeqCst) {
+        Err("exchange down".into())
+    } else {
+        Ok(symbol + 1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stale_on_error_attribute_answers_a_failure_with_the_expired_value() {
+    assert_eq!(quote(7).await, Ok(8));
+    sleep(ms(150)).await;
+    FAIL.store(true, Ordering::SeqCst);
+    assert_eq!(
+        quote(7).await,
+        Ok(8),
+        "the expired value answers the failure"
+    );
+    assert_eq!(
+        quote(9).await,
+        Err("exchange down".into()),
+        "no value to fall back on"
+    );
+    quote::invalidate(7);
+    assert_eq!(
+        quote(7).await,
+        Err("exchange down".into()),
+        "invalidated: no stale value"
+    );
+    assert_eq!(quote::metrics().stale_served, 1);
 }

@@ -141,7 +141,11 @@ where
     }
 
     /// The entry of `key`, whatever its state, to `look` (no recency touched).
-    pub(super) fn peek<Q, R>(&self, key: &Q, look: impl FnOnce(&Stored<V>) -> Option<R>) -> Option<R>
+    pub(super) fn peek<Q, R>(
+        &self,
+        key: &Q,
+        look: impl FnOnce(&Stored<V>) -> Option<R>,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

@@ -107,7 +107,11 @@ where
     }
 
     /// The entry of `key`, whatever its state, to `look` (no recency touched).
-    pub(super) fn peek<Q, R>(&self, key: &Q, look: impl FnOnce(&Stored<V>) -> Option<R>) -> Option<R>
+    pub(super) fn peek<Q, R>(
+        &self,
+        key: &Q,
+        look: impl FnOnce(&Stored<V>) -> Option<R>,
+    ) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -183,8 +187,7 @@ where
         table.retain(|_, slot| !slot.stored.is_dead_at(now));
         let len = table.len();
         drop(table);
-        self.counters
-            .add(Event::Expiration, (before - len) as u64);
+        self.counters.add(Event::Expiration, (before - len) as u64);
         len as u64
     }
 

@@ -238,8 +238,15 @@ fn a_small_cache_keeps_the_recently_read_entries_at_every_bound_under_34() {
             cache.insert(1_000, 0);
             let gone = (0..maxsize).filter(|key| !cache.contains_key(key)).count();
             assert_eq!(gone, 1, "{engine:?} maxsize {maxsize}");
-            assert!(!cache.contains_key(&(maxsize - 1)), "{engine:?} maxsize {maxsize}");
-            assert_eq!(cache.metrics().size, maxsize, "{engine:?} maxsize {maxsize}");
+            assert!(
+                !cache.contains_key(&(maxsize - 1)),
+                "{engine:?} maxsize {maxsize}"
+            );
+            assert_eq!(
+                cache.metrics().size,
+                maxsize,
+                "{engine:?} maxsize {maxsize}"
+            );
         }
     }
 }
