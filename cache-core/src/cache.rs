@@ -82,9 +82,10 @@ where
         value
     }
 
-    /// [`lookup`](Self::lookup) for a caller that can reload in the background: a value due
-    /// for refresh-ahead comes with its entry's timing.
-    #[inline]
+    /// [`lookup`](Self::lookup) for a caller that can reload in the background, on a cache
+    /// with a policy: a value due for refresh-ahead comes with its entry's timing. Not inlined,
+    /// so that the detached calls of a cache without a policy inline only `lookup`.
+    #[inline(never)]
     pub(crate) fn lookup_found(&self, key: &K) -> Found<V> {
         let found = self.store.find(key, self.generation());
         match found {
@@ -297,16 +298,26 @@ where
     where
         F: Future<Output = V> + Send + 'static,
     {
-        let loader = async { Ok::<_, Infallible>(loader.await) };
-        let loader = match self.inner.lookup_found(&key) {
-            Found::Hit(value) => return value,
-            Found::RefreshDue(value, timing) => {
-                self.inner.refresh(key, timing, loader);
+        if self.inner.policy.is_none() {
+            if let Some(value) = self.inner.lookup(&key) {
                 return value;
             }
-            Found::Miss => loader,
-        };
-        let loaded = Box::pin(self.inner.load_detached(key, loader)).await;
+        } else {
+            match self.inner.lookup_found(&key) {
+                Found::Hit(value) => return value,
+                Found::RefreshDue(value, timing) => {
+                    let loader = async { Ok::<_, Infallible>(loader.await) };
+                    self.inner.refresh(key, timing, loader);
+                    return value;
+                }
+                Found::Miss => {}
+            }
+        }
+        let loaded = Box::pin(
+            self.inner
+                .load_detached::<_, Infallible>(key, async { Ok(loader.await) }),
+        )
+        .await;
         match loaded {
             Ok(value) => value,
             Err(never) => match *never {},
@@ -320,14 +331,21 @@ where
         F: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        match self.inner.lookup_found(&key) {
-            Found::Hit(value) => Ok(value),
-            Found::RefreshDue(value, timing) => {
-                self.inner.refresh(key, timing, loader);
-                Ok(value)
+        if self.inner.policy.is_none() {
+            if let Some(value) = self.inner.lookup(&key) {
+                return Ok(value);
             }
-            Found::Miss => Box::pin(self.inner.load_detached(key, loader)).await,
+        } else {
+            match self.inner.lookup_found(&key) {
+                Found::Hit(value) => return Ok(value),
+                Found::RefreshDue(value, timing) => {
+                    self.inner.refresh(key, timing, loader);
+                    return Ok(value);
+                }
+                Found::Miss => {}
+            }
         }
+        Box::pin(self.inner.load_detached(key, loader)).await
     }
 
     /// Stores `value` with the default TTL. A load of `key` already in flight can no longer

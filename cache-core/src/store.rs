@@ -222,7 +222,12 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.find(key, generation).value()
+        match self {
+            Store::Disabled => None,
+            Store::Moka(store) => store.get(key, generation),
+            Store::QuickCache(store) => store.get(key, generation),
+            Store::SmallLru(store) => store.get(key, generation),
+        }
     }
 
     /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
@@ -234,9 +239,9 @@ where
     {
         match self {
             Store::Disabled => Found::Miss,
-            Store::Moka(store) => store.get(key, generation),
-            Store::QuickCache(store) => store.get(key, generation),
-            Store::SmallLru(store) => store.get(key, generation),
+            Store::Moka(store) => store.find(key, generation),
+            Store::QuickCache(store) => store.find(key, generation),
+            Store::SmallLru(store) => store.find(key, generation),
         }
     }
 
@@ -276,9 +281,9 @@ where
     {
         match self {
             Store::Disabled => then(None),
-            Store::Moka(store) => then(store.get(key, generation).value().as_ref()),
+            Store::Moka(store) => then(store.get(key, generation).as_ref()),
             Store::QuickCache(store) => store.get_then(key, generation, then),
-            Store::SmallLru(store) => then(store.get(key, generation).value().as_ref()),
+            Store::SmallLru(store) => then(store.get(key, generation).as_ref()),
         }
     }
 

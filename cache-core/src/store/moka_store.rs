@@ -56,9 +56,28 @@ where
 
     /// The value of `key` stored in `generation`. moka checks expiry itself; an entry with a
     /// [`Timing`](crate::freshness::Timing) is kept by moka until its stale-on-error window
-    /// ends, and read through its timing.
-    #[inline]
-    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    /// ends, and read through its timing. Never inlined: a moka read costs hundreds of
+    /// nanoseconds anyway, and its code inlined into the store's beside quick_cache's would keep
+    /// the compiler from inlining quick_cache's lookup there.
+    #[inline(never)]
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let stored = self
+            .cache
+            .get(key)
+            .filter(|stored| stored.generation == generation)?;
+        match &stored.timing {
+            None => Some(stored.value),
+            Some(_) => timed(&stored).value(),
+        }
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline(never)]
+    pub(super) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,

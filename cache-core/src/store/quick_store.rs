@@ -113,7 +113,28 @@ where
     /// The live value of `key` stored in `generation`. Reads the clock only for an entry
     /// that has a deadline; an expired entry is removed (and counted) on the spot.
     #[inline]
-    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let cache = self.read();
+        let stored = cache.get(key)?;
+        if stored.generation != generation {
+            return None;
+        }
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                return self.due(cache, key, now).value();
+            }
+        }
+        Some(stored.value.clone())
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline]
+    pub(super) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -128,16 +149,31 @@ where
         if stored.expires() {
             let now = clock::recent();
             if stored.is_due_at(now) {
-                if let Some(found) = stored.found_at(now) {
-                    return found;
-                }
-                let identity = stored.identity();
-                drop(cache);
-                self.expire(key, identity);
-                return Found::Miss;
+                return self.due(cache, key, now);
             }
         }
         Found::Hit(stored.value.clone())
+    }
+
+    /// A read of `key` (its live entry, under `cache`) past its deadline word: expired (and
+    /// then removed unless a stale-on-error window keeps it), or due for its policy.
+    #[cold]
+    #[inline(never)]
+    fn due<Q>(&self, cache: ShardedLockReadGuard<'_, Engine<K, V>>, key: &Q, now: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(stored) = cache.peek(key) else {
+            return Found::Miss;
+        };
+        if let Some(found) = stored.found_at(now) {
+            return found;
+        }
+        let identity = stored.identity();
+        drop(cache);
+        self.expire(key, identity);
+        Found::Miss
     }
 
     /// The entry of `key`, whatever its state, to `look` (no recency touched).

@@ -74,9 +74,21 @@ where
         self.stamps.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The live value of `key` stored in `generation`, made the most recently used.
-    #[inline]
-    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    /// The live value of `key` stored in `generation`, made the most recently used. Never
+    /// inlined: the other engines' reads are inlined into the store's, and this one's code
+    /// beside them would keep the compiler from inlining quick_cache's lookup.
+    #[inline(never)]
+    pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find(key, generation).value()
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline(never)]
+    pub(super) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
