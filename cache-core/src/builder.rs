@@ -82,8 +82,9 @@ where
     }
 
     /// At most `maxsize` entries, exactly. When full, the least recently used goes first
-    /// ([`Engine::Moka`]) or CLOCK-Pro's close approximation of it ([`Engine::QuickCache`], the
-    /// default; see [`Engine`]). `0` stores nothing (loads still run and coalesce).
+    /// ([`Engine::Moka`], and [`Engine::QuickCache`] under 34 entries) or CLOCK-Pro's close
+    /// approximation of it ([`Engine::QuickCache`], the default, from 34 entries up; see
+    /// [`Engine`]). `0` stores nothing (loads still run and coalesce).
     pub fn maxsize(mut self, maxsize: u64) -> Self {
         self.config.capacity = Some(maxsize);
         self
