@@ -264,7 +264,7 @@ async fn a_delivery_resolves_once_redis_acknowledged_it() {
     // A long staleness bound, so a heartbeat of 2.5 s: on a machine so loaded that the link's
     // thread misses two 125 ms heartbeats, the link degrades and a delivery is (rightly)
     // `Queued`, which is not what this test is about.
-    let a = Fleet::builder(&redis.url())
+    let a = Fleet::builder(redis.url())
         .namespace("test")
         .max_staleness(Duration::from_secs(10))
         .connect()
