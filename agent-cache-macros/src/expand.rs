@@ -66,6 +66,37 @@ fn runtime() -> TokenStream {
     quote!(::agent_cache::__private)
 }
 
+/// The `ToolSpec` of a tool named `name` with these options, for its `static`.
+pub(crate) fn tool_spec(
+    runtime: &TokenStream,
+    name: &str,
+    options: &Options,
+    parameterised: bool,
+) -> TokenStream {
+    let scope = match options.scope {
+        Scope::Global => quote!(#runtime::Scope::Global),
+        Scope::Session => quote!(#runtime::Scope::Session),
+    };
+    let declared = &options.resources;
+    let maxsize = options.maxsize;
+    let ttl = match options.ttl_nanos {
+        Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
+        None => quote!(::core::option::Option::None),
+    };
+    let engine = Engine::tokens(options.engine, runtime);
+    quote! {
+        #runtime::ToolSpec {
+            name: #name,
+            scope: #scope,
+            resources: &[#(#declared),*],
+            parameterised: #parameterised,
+            maxsize: #maxsize,
+            ttl_nanos: #ttl,
+            engine: #engine,
+        }
+    }
+}
+
 /// Everything checked, ready to expand.
 struct Plan {
     kind: Kind,
@@ -214,31 +245,13 @@ impl Plan {
     }
 
     fn spec(&self, item: &ItemFn) -> TokenStream {
-        let runtime = runtime();
-        let name = item.sig.ident.to_string();
-        let scope = match self.options.scope {
-            Scope::Global => quote!(#runtime::Scope::Global),
-            Scope::Session => quote!(#runtime::Scope::Session),
-        };
-        let declared = &self.options.resources;
         let parameterised = self.templates.iter().any(|t| !t.params.is_empty());
-        let maxsize = self.options.maxsize;
-        let ttl = match self.options.ttl_nanos {
-            Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
-            None => quote!(::core::option::Option::None),
-        };
-        let engine = Engine::tokens(self.options.engine, &runtime);
-        quote! {
-            #runtime::ToolSpec {
-                name: #name,
-                scope: #scope,
-                resources: &[#(#declared),*],
-                parameterised: #parameterised,
-                maxsize: #maxsize,
-                ttl_nanos: #ttl,
-                engine: #engine,
-            }
-        }
+        tool_spec(
+            &runtime(),
+            &item.sig.ident.to_string(),
+            &self.options,
+            parameterised,
+        )
     }
 
     /// Each resource as a `Cow<str>`: borrowed when it names no parameter, formatted

@@ -2,7 +2,7 @@
 //! `Parameters<T>`, resources name fields of `T`, and the `#[tool]` annotations are made to
 //! agree with what the attribute says the tool does.
 
-use cache_attr::args::{Engine, Errors};
+use cache_attr::args::Errors;
 use cache_attr::signature::mentions;
 use cache_attr::tokens::{self, binding};
 use proc_macro2::{Span, TokenStream};
@@ -14,7 +14,7 @@ use syn::{
     ReturnType, Token, Type,
 };
 
-use crate::attr::{Kind, Options, Scope};
+use crate::attr::{Kind, Options};
 use crate::validate::{FieldTemplate, field_template};
 
 /// The index of the item's rmcp `#[tool]` attribute (`#[tool]`, `#[rmcp::tool(..)]`), which
@@ -207,30 +207,8 @@ impl McpPlan {
     }
 
     fn spec(&self, runtime: &TokenStream) -> TokenStream {
-        let name = &self.name;
-        let scope = match self.options.scope {
-            Scope::Global => quote!(#runtime::Scope::Global),
-            Scope::Session => quote!(#runtime::Scope::Session),
-        };
-        let declared = &self.options.resources;
         let parameterised = self.templates.iter().any(|t| !t.fields.is_empty());
-        let maxsize = self.options.maxsize;
-        let ttl = match self.options.ttl_nanos {
-            Some(nanos) => quote!(::core::option::Option::Some(#nanos)),
-            None => quote!(::core::option::Option::None),
-        };
-        let engine = Engine::tokens(self.options.engine, runtime);
-        quote! {
-            #runtime::ToolSpec {
-                name: #name,
-                scope: #scope,
-                resources: &[#(#declared),*],
-                parameterised: #parameterised,
-                maxsize: #maxsize,
-                ttl_nanos: #ttl,
-                engine: #engine,
-            }
-        }
+        crate::expand::tool_spec(runtime, &self.name, &self.options, parameterised)
     }
 
     /// Each resource as a `Cow<str>`, formatted from the parameters' fields when it names any

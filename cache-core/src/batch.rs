@@ -158,7 +158,7 @@ where
                 Arc::clone(&self.window).send(batch);
             }
             match flight.wait().await {
-                Outcome::Value(value) => return Ok(Some(value)),
+                Outcome::Value(value) | Outcome::Stale(value) => return Ok(Some(value)),
                 Outcome::Missing => return Ok(None),
                 Outcome::Error(error) => {
                     if let Ok(error) = error.downcast::<E>() {

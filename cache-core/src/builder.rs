@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::evict::Hooks;
 use crate::fleet::{Attachment, FleetAttach, FleetChannel, FleetSetup};
+use crate::freshness::Policy;
 use crate::{AsyncCache, Engine};
 
 /// Configures an [`AsyncCache`]. Defaults follow the Python original: at most 128 entries, no
@@ -35,6 +36,8 @@ pub struct AsyncCacheBuilder<K, V> {
     _types: PhantomData<fn() -> (K, V)>,
     /// The eviction listener and the weigher (see `evict.rs`).
     pub(crate) hooks: Hooks<K, V>,
+    /// Freshness options beyond the TTL (set in [`freshness`](crate::freshness)).
+    pub(crate) policy: Policy<K, V>,
 }
 
 #[derive(Clone, Debug)]
@@ -84,12 +87,14 @@ where
             fleet: None,
             _types: PhantomData,
             hooks: Hooks::default(),
+            policy: Policy::default(),
         }
     }
 
     /// At most `maxsize` entries, exactly. When full, the least recently used goes first
-    /// ([`Engine::Moka`]) or CLOCK-Pro's close approximation of it ([`Engine::QuickCache`], the
-    /// default; see [`Engine`]). `0` stores nothing (loads still run and coalesce).
+    /// ([`Engine::Moka`], and [`Engine::QuickCache`] under 34 entries) or CLOCK-Pro's close
+    /// approximation of it ([`Engine::QuickCache`], the default, from 34 entries up; see
+    /// [`Engine`]). `0` stores nothing (loads still run and coalesce).
     pub fn maxsize(mut self, maxsize: u64) -> Self {
         self.config.capacity = Some(maxsize);
         self
@@ -183,6 +188,6 @@ where
 
     /// Builds the cache. Needs no runtime, so it can run in a `static` initialiser.
     pub fn build(self) -> AsyncCache<K, V> {
-        AsyncCache::from_config(self.config, self.fleet, self.hooks)
+        AsyncCache::from_config(self.config, self.fleet, self.hooks, self.policy)
     }
 }

@@ -15,6 +15,7 @@ use crate::builder::{AsyncCacheBuilder, Config};
 use crate::evict::Hooks;
 use crate::fleet::{Attachment, FleetReceiver};
 use crate::flight::SingleFlight;
+use crate::freshness::{Found, Policy};
 use crate::metrics::{CacheMetrics, Counters, Event};
 use crate::store::{Engine, Store, Stored};
 
@@ -54,6 +55,10 @@ pub(crate) struct Inner<K, V> {
     pub(crate) fleet_receiver: OnceLock<Arc<dyn FleetReceiver>>,
     /// Whether entries are weighed (`metrics` then reports their total weight).
     pub(crate) weighted: bool,
+    /// Refresh-ahead, stale-on-error, time-to-idle and `expire_after`; `None` when the cache
+    /// uses none of them. Consulted when a value is stored, and by a read only once the
+    /// entry's deadline word has passed.
+    pub(crate) policy: Option<Box<Policy<K, V>>>,
 }
 
 impl<K, V> Inner<K, V>
@@ -78,6 +83,39 @@ where
             None => self.counters.count(Event::Miss),
         }
         value
+    }
+
+    /// [`lookup`](Self::lookup) for a caller that can reload in the background, on a cache
+    /// with a policy: a value due for refresh-ahead comes with its entry's timing. Not inlined,
+    /// so that the detached calls of a cache without a policy inline only `lookup`.
+    #[inline(never)]
+    pub(crate) fn lookup_found(&self, key: &K) -> Found<V> {
+        let found = self.store.find(key, self.generation());
+        match found {
+            Found::Hit(_) | Found::RefreshDue(..) => self.counters.count(Event::Hit),
+            Found::Miss => self.counters.count(Event::Miss),
+        }
+        found
+    }
+
+    /// The TTL of `value`, loaded or inserted for `key` with no TTL of its own.
+    #[inline]
+    pub(crate) fn ttl_of(&self, key: &K, value: &V) -> Option<Duration> {
+        match &self.policy {
+            None => self.config.default_ttl,
+            Some(policy) => policy.ttl_of(key, value, self.config.default_ttl),
+        }
+    }
+
+    /// `value` as the engine stores it: loaded in `generation`, living `ttl` (capped while the
+    /// fleet cannot be heard), with its policy's timing if the cache has one.
+    #[inline]
+    pub(crate) fn stored(&self, value: V, generation: u64, ttl: Option<Duration>) -> Stored<V> {
+        let ttl = self.capped(ttl);
+        match self.policy.as_ref().and_then(|policy| policy.timing(ttl)) {
+            None => Stored::new(value, generation, ttl),
+            Some((timing, due_at)) => Stored::timed(value, generation, timing, due_at),
+        }
     }
 }
 
@@ -132,11 +170,14 @@ where
         config: Config,
         fleet: Option<Attachment<K, V>>,
         hooks: Hooks<K, V>,
+        policy: Policy<K, V>,
     ) -> Self {
         let counters = Arc::new(Counters::default());
         let weighted = hooks.weigher.is_some();
+        let policy = policy.is_set().then(|| Box::new(policy));
+        let timed = policy.as_ref().is_some_and(|policy| policy.needs_timing());
         let inner = Arc::new(Inner {
-            store: Store::new(config.engine, config.capacity, &counters, hooks),
+            store: Store::new(config.engine, config.capacity, &counters, hooks, timed),
             flights: SingleFlight::new(),
             counters,
             generation: AtomicU64::new(0),
@@ -144,6 +185,7 @@ where
             fleet,
             fleet_receiver: OnceLock::new(),
             weighted,
+            policy,
         });
         if let Some(fleet) = &inner.fleet {
             fleet.subscribe(&inner);
@@ -227,6 +269,32 @@ where
         Box::pin(self.inner.load_inline(key, loader)).await
     }
 
+    /// Like [`get_with`](Self::get_with) with a loader that may find nothing: a `None` is
+    /// returned (to every caller waiting on that load) and not cached, so the next call loads
+    /// again; it is not a load error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cache = cache_core::AsyncCache::<u64, String>::new();
+    /// assert_eq!(cache.optionally_get_with(1, async { None }).await, None);
+    /// assert!(!cache.contains_key(&1));
+    /// let found = cache.optionally_get_with(1, async { Some("one".to_string()) }).await;
+    /// assert_eq!(found.as_deref(), Some("one"));
+    /// assert_eq!(cache.get(&1).as_deref(), Some("one"));
+    /// # }
+    /// ```
+    pub async fn optionally_get_with<F>(&self, key: K, loader: F) -> Option<V>
+    where
+        F: Future<Output = Option<V>>,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return Some(value);
+        }
+        let loader = async { loader.await.ok_or(crate::load::Absent) };
+        Box::pin(self.inner.load_inline(key, loader)).await.ok()
+    }
+
     /// Like [`get_with`](Self::get_with), but the load belongs to every caller waiting on it.
     ///
     /// The loader runs in a task of its own on the current tokio runtime: dropping any caller,
@@ -236,8 +304,20 @@ where
     where
         F: Future<Output = V> + Send + 'static,
     {
-        if let Some(value) = self.inner.lookup(&key) {
-            return value;
+        if self.inner.policy.is_none() {
+            if let Some(value) = self.inner.lookup(&key) {
+                return value;
+            }
+        } else {
+            match self.inner.lookup_found(&key) {
+                Found::Hit(value) => return value,
+                Found::RefreshDue(value, timing) => {
+                    let loader = async { Ok::<_, Infallible>(loader.await) };
+                    self.inner.refresh(key, timing, loader);
+                    return value;
+                }
+                Found::Miss => {}
+            }
         }
         let loaded = Box::pin(
             self.inner
@@ -257,8 +337,19 @@ where
         F: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        if let Some(value) = self.inner.lookup(&key) {
-            return Ok(value);
+        if self.inner.policy.is_none() {
+            if let Some(value) = self.inner.lookup(&key) {
+                return Ok(value);
+            }
+        } else {
+            match self.inner.lookup_found(&key) {
+                Found::Hit(value) => return Ok(value),
+                Found::RefreshDue(value, timing) => {
+                    self.inner.refresh(key, timing, loader);
+                    return Ok(value);
+                }
+                Found::Miss => {}
+            }
         }
         Box::pin(self.inner.load_detached(key, loader)).await
     }
@@ -266,7 +357,8 @@ where
     /// Stores `value` with the default TTL. A load of `key` already in flight can no longer
     /// overwrite it. In a fleet cache, the other processes drop their value of `key`.
     pub fn insert(&self, key: K, value: V) {
-        self.insert_with_ttl(key, value, self.inner.config.default_ttl);
+        let ttl = self.inner.ttl_of(&key, &value);
+        self.insert_with_ttl(key, value, ttl);
     }
 
     /// Stores `value` for `ttl` from now (`None`: never expires). Reads do not extend it.
@@ -278,7 +370,7 @@ where
         // The generation before the cap: a fleet flush sets its cap before it moves the
         // generation, so an entry of the new generation is always capped.
         let generation = self.inner.generation();
-        let stored = Stored::new(value, generation, self.inner.capped(ttl));
+        let stored = self.inner.stored(value, generation, ttl);
         drop(self.inner.store.insert(key, stored));
     }
 
@@ -333,6 +425,9 @@ where
         metrics.fleet = self.inner.fleet.as_ref().map(Attachment::info);
         if self.inner.weighted {
             metrics.weight = Some(self.inner.store.weight());
+        }
+        if let Some(policy) = &self.inner.policy {
+            policy.add_to(&mut metrics);
         }
         metrics
     }

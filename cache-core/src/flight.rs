@@ -30,6 +30,9 @@ pub(crate) enum Outcome<V> {
     Abandoned,
     /// The loader panicked, with this message.
     Panicked(Arc<str>),
+    /// The loader failed and its key's expired value answers instead (stale-on-error): given
+    /// to the waiters, not stored.
+    Stale(V),
 }
 
 impl<V: Clone> Clone for Outcome<V> {
@@ -40,6 +43,7 @@ impl<V: Clone> Clone for Outcome<V> {
             Outcome::Missing => Outcome::Missing,
             Outcome::Abandoned => Outcome::Abandoned,
             Outcome::Panicked(message) => Outcome::Panicked(Arc::clone(message)),
+            Outcome::Stale(value) => Outcome::Stale(value.clone()),
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   ([`AsyncCache::batch_loader`]);
 //! - **warmup** of many keys with bounded concurrency ([`AsyncCache::warmup`]);
 //! - **per-entry TTL** ([`AsyncCache::insert_with_ttl`]) and an **LRU size bound**;
+//! - **freshness** beyond a fixed TTL: refresh-ahead, stale-on-error, time-to-idle and a TTL
+//!   chosen from the value ([Freshness](#freshness)), and loaders that may find nothing
+//!   ([`AsyncCache::optionally_get_with`]);
 //! - **invalidation that wins**: after [`AsyncCache::invalidate`] or [`AsyncCache::clear`]
 //!   returns, no call sees a value whose load began before it;
 //! - **metrics** ([`AsyncCache::metrics`]), serializable for export;
@@ -196,6 +199,39 @@
 //! assert_eq!(restarted.iter().count(), pages.iter().count());
 //! ```
 //!
+//! # Freshness
+//!
+//! Options of the builder (and of the attributes, where noted), each with its example:
+//!
+//! | option | what a read gets | attribute |
+//! |---|---|---|
+//! | [`refresh_after(d)`](AsyncCacheBuilder::refresh_after) | an entry older than `d` at once, while one background reload (single flight with any other load of the key; discarded if an invalidation came meanwhile; a failure keeps the old value until its TTL) replaces it | `refresh_after = SECS` (every argument owned) |
+//! | [`stale_on_error(max)`](AsyncCacheBuilder::stale_on_error) | when a load fails, the value that expired at most `max` ago instead of the error (never after an invalidation or clear) | `stale_on_error = SECS` (a `Result` fn) |
+//! | [`time_to_idle(d)`](AsyncCacheBuilder::time_to_idle) | nothing once `d` passed since the entry's last read; with a TTL, the earlier expiry wins | `time_to_idle = SECS` |
+//! | [`expire_after(f)`](AsyncCacheBuilder::expire_after) | entries that live the TTL `f(&key, &value)` chose when they were stored | |
+//!
+//! A cache that sets none of them pays nothing for them on a hit: its entries carry no
+//! freshness state and its reads take the path they took before these options existed.
+//! [`refreshes`](CacheMetrics::refreshes), `refresh_errors` and
+//! [`stale_served`](CacheMetrics::stale_served) count what they did.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cache_core::async_ttl;
+//!
+//! #[derive(Clone, Debug)]
+//! struct Down;
+//!
+//! // Served for up to 10 minutes past its TTL while the exchange is down; reloaded in the
+//! // background once 30 s old, so steady readers never wait for the exchange.
+//! #[async_ttl(time_to_live = 60, refresh_after = 30, stale_on_error = 600)]
+//! async fn rate(pair: String) -> Result<f64, Down> {
+//!     Ok(1.08) // GET /rates/{pair}
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() { assert_eq!(rate("EURUSD".into()).await.unwrap(), 1.08); }
+//! ```
+//!
 //! # Across processes: a fleet
 //!
 //! A service that runs as several processes can make a cache coherent across all of them:
@@ -217,7 +253,9 @@
 //!   thread locks a part of its own, so threads hitting one cache at once write no shared
 //!   word) and bumps a reference count; each entry carries its expiry, checked on read.
 //!   Eviction is CLOCK-Pro: close to LRU, with a small probation ring that keeps one-off keys
-//!   from flushing the working set; caches of fewer than 34 entries evict in LRU order.
+//!   from flushing the working set. A cache of fewer than 34 entries (too small for that ring)
+//!   keeps its entries in a table of its own that evicts in strict LRU order, as the Python
+//!   original does.
 //! - [`Engine::Moka`]: [moka](https://docs.rs/moka) in LRU mode, with recency and the bound
 //!   applied at each insert, for a strictly least-recently-used order.
 //!
@@ -234,11 +272,13 @@ mod error;
 mod evict;
 pub mod fleet;
 mod flight;
+mod freshness;
 mod load;
 mod macro_support;
 mod metrics;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+mod refresh;
 mod scan;
 pub mod snapshot;
 mod store;
@@ -263,9 +303,9 @@ pub use warmup::WarmupReport;
 pub mod __private {
     pub use crate::Engine;
     pub use crate::macro_support::{
-        CacheSlot, FleetKey, FleetKeyPart, FleetValue, KeyPart, borrowed_key_part, build,
-        build_fleet, build_fleet_shared, fleet_borrowed_key_part, fleet_key_part, get_uncounted,
-        get_uncounted_then, hit, key_part, unshare, with_fleet_coherence,
+        CacheSlot, FleetKey, FleetKeyPart, FleetValue, Freshness, KeyPart, borrowed_key_part,
+        build, build_fleet, build_fleet_shared, fleet_borrowed_key_part, fleet_key_part,
+        get_uncounted, get_uncounted_then, hit, key_part, unshare, with_fleet_coherence,
     };
     pub use crate::macro_support::{OkType, SnapshotPart, restore, snapshot};
 }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -13,7 +14,10 @@ use futures_util::FutureExt;
 use crate::cache::Inner;
 use crate::flight::{Flight, Outcome, Shard, panic_message, propagate_panic};
 use crate::metrics::Event;
-use crate::store::Stored;
+
+/// The "error" of an `optionally_get_with` loader that found nothing: shared with the callers
+/// waiting on that load (who return `None` too), never counted as a load error, never cached.
+pub(crate) struct Absent;
 
 /// How a load ended, for the caller that drove it.
 pub(crate) enum Led<V, E> {
@@ -95,8 +99,7 @@ where
                         && flight.generation == self.generation()
                     {
                         // Capped after the generation check: see `insert_with_ttl`.
-                        let stored =
-                            Stored::new(value.clone(), flight.generation, self.capped(ttl));
+                        let stored = self.stored(value.clone(), flight.generation, ttl);
                         // The registry's own copy of the key: no clone under the lock.
                         replaced = Some(self.store.insert(owned, stored));
                         // A `clear` that came between the check and the insert: lookups
@@ -231,7 +234,7 @@ where
     E: Send + Sync + 'static,
 {
     match outcome {
-        Outcome::Value(value) => Some(Ok(value)),
+        Outcome::Value(value) | Outcome::Stale(value) => Some(Ok(value)),
         // An error of another type belongs to a caller with another loader: load again.
         Outcome::Error(error) => error.downcast::<E>().ok().map(Err),
         Outcome::Missing | Outcome::Abandoned => None,
@@ -250,6 +253,9 @@ where
     key: K,
     flight: Arc<Flight<V>>,
     armed: bool,
+    /// Whether a failure may be answered with the key's expired value (stale-on-error); not
+    /// for a background reload, whose failure keeps the live value anyway.
+    stale_ok: bool,
 }
 
 impl<K, V> LoadGuard<K, V>
@@ -263,7 +269,25 @@ where
             key,
             flight,
             armed: true,
+            stale_ok: true,
         }
+    }
+
+    /// A guard whose load's failure is never answered with a stale value.
+    pub(crate) fn without_stale(mut self) -> Self {
+        self.stale_ok = false;
+        self
+    }
+
+    /// The value to answer this load's failure with, if the cache serves stale values on
+    /// error and the key still has one within its window (an invalidation or clear dropped
+    /// it, so none then).
+    fn stale(&self) -> Option<V> {
+        self.inner.policy.as_ref()?.stale_on_error?;
+        if !self.stale_ok {
+            return None;
+        }
+        self.inner.store.stale(&self.key, self.flight.generation)
     }
 
     pub(crate) fn key(&self) -> &K {
@@ -272,7 +296,10 @@ where
 
     pub(crate) fn settle(mut self, outcome: Outcome<V>) {
         self.armed = false;
-        let ttl = self.inner.config.default_ttl;
+        let ttl = match &outcome {
+            Outcome::Value(value) => self.inner.ttl_of(&self.key, value),
+            _ => None,
+        };
         self.inner.settle(&self.key, &self.flight, outcome, ttl);
     }
 
@@ -307,7 +334,19 @@ where
             Led::Value(value)
         }
         Ok(Err(error)) => {
-            counters.count(Event::LoadError);
+            // `optionally_get_with`'s `None`: not a failure, and not cached.
+            let absent = (&error as &dyn Any).is::<Absent>();
+            if !absent {
+                counters.count(Event::LoadError);
+                if let Some(value) = guard.stale() {
+                    on_failure();
+                    if let Some(policy) = &guard.inner.policy {
+                        policy.stale_served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    guard.settle(Outcome::Stale(value.clone()));
+                    return Led::Value(value);
+                }
+            }
             on_failure();
             let error = Arc::new(error);
             guard.settle(Outcome::Error(Arc::clone(&error) as _));

@@ -154,12 +154,38 @@ fn type_changed() -> ! {
 
 /// Builds the cache of a cached function: `maxsize` entries, each living `ttl_nanos`
 /// (`None`: forever), stored in `engine` (`None`: the default engine).
-pub fn build<K, V>(maxsize: u64, ttl_nanos: Option<u64>, engine: Option<Engine>) -> AsyncCache<K, V>
+pub fn build<K, V>(
+    maxsize: u64,
+    ttl_nanos: Option<u64>,
+    engine: Option<Engine>,
+    fresh: Freshness,
+) -> AsyncCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    builder(maxsize, ttl_nanos, engine).build()
+    builder(maxsize, ttl_nanos, engine, fresh).build()
+}
+
+/// The freshness options of a cached function (`refresh_after`, `stale_on_error`,
+/// `time_to_idle`), in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Freshness {
+    /// [`refresh_after`](crate::AsyncCacheBuilder::refresh_after).
+    pub refresh_after: Option<u64>,
+    /// [`stale_on_error`](crate::AsyncCacheBuilder::stale_on_error).
+    pub stale_on_error: Option<u64>,
+    /// [`time_to_idle`](crate::AsyncCacheBuilder::time_to_idle).
+    pub time_to_idle: Option<u64>,
+}
+
+impl Freshness {
+    /// None of them.
+    pub const NONE: Freshness = Freshness {
+        refresh_after: None,
+        stale_on_error: None,
+        time_to_idle: None,
+    };
 }
 
 /// [`build`], for a cached function with `fleet = "name"`: attached to the cache `name` of the
@@ -169,12 +195,13 @@ pub fn build_fleet<K, V>(
     ttl_nanos: Option<u64>,
     engine: Option<Engine>,
     fleet: &'static str,
+    fresh: Freshness,
 ) -> AsyncCache<K, V>
 where
     K: FleetKey,
     V: Clone + Send + Sync + 'static,
 {
-    builder(maxsize, ttl_nanos, engine)
+    builder(maxsize, ttl_nanos, engine, fresh)
         .fleet_channel(crate::fleet::installed_channel(fleet))
         .build()
 }
@@ -188,12 +215,13 @@ pub fn build_fleet_shared<K, V>(
     engine: Option<Engine>,
     fleet: &'static str,
     schema: u32,
+    fresh: Freshness,
 ) -> AsyncCache<K, V>
 where
     K: FleetKey,
     V: FleetValue,
 {
-    let builder = builder(maxsize, ttl_nanos, engine);
+    let builder = builder(maxsize, ttl_nanos, engine, fresh);
     match crate::fleet::installed().and_then(|provider| provider.shared(fleet, schema)) {
         Some((channel, tier)) => builder
             .fleet_setup(crate::fleet::FleetSetup::shared::<crate::fleet::Postcard>(
@@ -210,18 +238,28 @@ fn builder<K, V>(
     maxsize: u64,
     ttl_nanos: Option<u64>,
     engine: Option<Engine>,
+    fresh: Freshness,
 ) -> crate::AsyncCacheBuilder<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    let builder = AsyncCache::builder()
+    let mut builder = AsyncCache::builder()
         .maxsize(maxsize)
         .engine(engine.unwrap_or_default());
-    match ttl_nanos {
-        None => builder,
-        Some(nanos) => builder.default_ttl(Duration::from_nanos(nanos)),
+    if let Some(nanos) = ttl_nanos {
+        builder = builder.default_ttl(Duration::from_nanos(nanos));
     }
+    if let Some(nanos) = fresh.refresh_after {
+        builder = builder.refresh_after(Duration::from_nanos(nanos));
+    }
+    if let Some(nanos) = fresh.stale_on_error {
+        builder = builder.stale_on_error(Duration::from_nanos(nanos));
+    }
+    if let Some(nanos) = fresh.time_to_idle {
+        builder = builder.time_to_idle(Duration::from_nanos(nanos));
+    }
+    builder
 }
 
 /// A builder whose caches follow `channel`'s coherence (capped while the fleet cannot be

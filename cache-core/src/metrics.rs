@@ -74,6 +74,15 @@ pub struct CacheMetrics {
     /// With a [weigher](crate::AsyncCacheBuilder::weigher): the total weight of the entries
     /// held, against the bound in `capacity`. `None` for a cache bounded in entries.
     pub weight: Option<u64>,
+    /// Refresh-ahead: background reloads started by hits on old entries
+    /// ([`refresh_after`](crate::AsyncCacheBuilder::refresh_after)). Part of `loads`.
+    pub refreshes: u64,
+    /// Refresh-ahead: background reloads that failed or panicked (the old value stayed). Part
+    /// of `load_errors`.
+    pub refresh_errors: u64,
+    /// Stale-on-error: failed loads answered with an expired value
+    /// ([`stale_on_error`](crate::AsyncCacheBuilder::stale_on_error)). Part of `load_errors`.
+    pub stale_served: u64,
 }
 
 /// The live counters behind [`CacheMetrics`].
@@ -172,6 +181,9 @@ impl Counters {
             decode_errors: self.sum(Event::DecodeError),
             l2_oversize: self.sum(Event::L2Oversize),
             weight: None,
+            refreshes: 0,
+            refresh_errors: 0,
+            stale_served: 0,
         }
     }
 

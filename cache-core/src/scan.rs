@@ -71,7 +71,7 @@ where
             .entries(self.inner.generation())
             .into_iter()
             .map(|(key, stored)| {
-                let left = stored.time_left(now);
+                let left = stored.time_to_expiry(now);
                 (key, stored.value, left)
             })
             .collect();

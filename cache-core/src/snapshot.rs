@@ -30,7 +30,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
-use crate::store::Stored;
 use crate::{AsyncCache, AsyncCacheBuilder};
 
 const MAGIC: &[u8] = b"async-cache snapshot\n";
@@ -215,7 +214,7 @@ where
         };
         write_record(&mut writer, &header)?;
         for (key, stored) in &entries {
-            let left = stored.time_left(now);
+            let left = stored.time_to_expiry(now);
             write_record(
                 &mut writer,
                 &EntryRef {
@@ -276,7 +275,7 @@ where
             }
             self.inner.fence(&entry.key);
             let generation = self.inner.generation();
-            let stored = Stored::new(entry.value, generation, self.inner.capped(ttl));
+            let stored = self.inner.stored(entry.value, generation, ttl);
             drop(self.inner.store.insert(entry.key, stored));
             report.restored += 1;
         }

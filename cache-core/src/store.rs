@@ -11,6 +11,7 @@
 
 mod moka_store;
 mod quick_store;
+mod small_lru;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -19,10 +20,12 @@ use std::time::Duration;
 
 use crate::clock::{self, NEVER};
 use crate::evict::{Hooks, Removals};
+use crate::freshness::{Found, Reading, Timing};
 use crate::metrics::Counters;
 
 use self::moka_store::MokaStore;
 use self::quick_store::QuickStore;
+use self::small_lru::SmallLru;
 
 /// The storage engine of a cache, chosen with
 /// [`AsyncCacheBuilder::engine`](crate::AsyncCacheBuilder::engine) or the `engine = "..."`
@@ -34,8 +37,14 @@ use self::quick_store::QuickStore;
 ///
 /// | engine | reads | eviction when full | memory |
 /// |---|---|---|---|
-/// | [`QuickCache`](Engine::QuickCache) (default) | a shared read lock and a reference bit | CLOCK-Pro: LRU-like, a read gives a second chance; a new key must be read (or seen recently) before the next arrives to stay | compact |
+/// | [`QuickCache`](Engine::QuickCache) (default) | a shared read lock and a reference bit | CLOCK-Pro: LRU-like, a read gives a second chance; a new key must be read (or seen recently) before the next arrives to stay. Under 34 entries: strict LRU | compact |
 /// | [`Moka`](Engine::Moka) | lock-free lookup, then each read is queued for the policy | strict LRU | larger |
+///
+/// A [`QuickCache`](Engine::QuickCache) cache bounded to fewer than 34 entries (too few for
+/// CLOCK-Pro's probation ring, whose 3% share rounds down to nothing there) keeps its entries
+/// in a small table of its own instead, which evicts in strict LRU order as the Python
+/// original does: a read stamps the entry from a counter, and an insert into a full cache
+/// removes the entry with the oldest stamp.
 ///
 /// ```
 /// use cache_core::{AsyncCache, Engine};
@@ -61,8 +70,11 @@ pub(crate) struct Stored<V> {
     pub(crate) value: V,
     pub(crate) generation: u64,
     /// When it expires, on the [`clock`]; [`NEVER`] never does. Fixed at insert: reads never
-    /// extend it.
+    /// extend it. For an entry with a [`Timing`], the first instant a read must consult the
+    /// timing instead (see [`freshness`](crate::freshness)).
     pub(crate) expires_at: u64,
+    /// The deadlines of an entry of a cache with a freshness policy; `None` otherwise.
+    pub(crate) timing: Option<Arc<Timing>>,
 }
 
 impl<V> Stored<V> {
@@ -73,23 +85,109 @@ impl<V> Stored<V> {
             value,
             generation,
             expires_at: clock::expiry(ttl),
+            timing: None,
         }
     }
 
-    /// Whether it has a TTL, so that a read must look at the clock.
+    /// `value` with `timing`, whose reads look at it from `due_at` on.
+    pub(crate) fn timed(value: V, generation: u64, timing: Arc<Timing>, due_at: u64) -> Self {
+        Stored {
+            value,
+            generation,
+            expires_at: due_at,
+            timing: Some(timing),
+        }
+    }
+
+    /// Whether it has a deadline, so that a read must look at the clock.
     #[inline]
     pub(crate) fn expires(&self) -> bool {
         self.expires_at != NEVER
     }
 
-    pub(crate) fn is_expired_at(&self, now: u64) -> bool {
+    /// Whether a read at `now` must look further than the value ([`read_at`](Self::read_at)).
+    #[inline]
+    pub(crate) fn is_due_at(&self, now: u64) -> bool {
         now >= self.expires_at
     }
 
-    /// How long the entry has left at `now`; `None` never expires.
+    /// What a read at `now`, past the deadline word, finds: an entry without a timing is dead.
+    #[cold]
+    pub(crate) fn read_at(&self, now: u64) -> Reading {
+        match &self.timing {
+            None => Reading::Dead,
+            Some(timing) => timing.read_at(now),
+        }
+    }
+
+    /// Whether its time to live (or idle timeout) has passed at `now`.
+    pub(crate) fn is_expired_at(&self, now: u64) -> bool {
+        match &self.timing {
+            None => now >= self.expires_at,
+            Some(timing) => timing.is_expired_at(now),
+        }
+    }
+
+    /// Whether the engine may drop it at `now`: expired, and past any stale-on-error window.
+    pub(crate) fn is_dead_at(&self, now: u64) -> bool {
+        match &self.timing {
+            None => now >= self.expires_at,
+            Some(timing) => now >= timing.keep_until(),
+        }
+    }
+
+    /// What tells this entry from another value of the same key stored later.
+    pub(crate) fn identity(&self) -> (u64, usize) {
+        let timing = self
+            .timing
+            .as_ref()
+            .map_or(0, |timing| Arc::as_ptr(timing) as usize);
+        (self.expires_at, timing)
+    }
+
+    /// How long the engine must keep the entry at `now`; `None` forever.
     pub(crate) fn time_left(&self, now: u64) -> Option<Duration> {
-        self.expires()
-            .then(|| Duration::from_nanos(self.expires_at.saturating_sub(now)))
+        let until = match &self.timing {
+            None => self.expires_at,
+            Some(timing) => timing.keep_until(),
+        };
+        (until != NEVER).then(|| Duration::from_nanos(until.saturating_sub(now)))
+    }
+
+    /// How long it has until it expires at `now` (its TTL or idle timeout, not counting a
+    /// stale-on-error window); `None` never. What `iter` and `snapshot` report.
+    pub(crate) fn time_to_expiry(&self, now: u64) -> Option<Duration> {
+        let until = match &self.timing {
+            None => self.expires_at,
+            Some(timing) => timing.expiry(),
+        };
+        (until != NEVER).then(|| Duration::from_nanos(until.saturating_sub(now)))
+    }
+
+    /// [`time_left`](Self::time_left) once a read at `now` has moved its idle deadline.
+    pub(crate) fn time_left_after_read(&self, now: u64) -> Option<Duration> {
+        let until = match &self.timing {
+            None => self.expires_at,
+            Some(timing) => timing.keep_until_after_read(now),
+        };
+        (until != NEVER).then(|| Duration::from_nanos(until.saturating_sub(now)))
+    }
+
+    /// What a read found, its value cloned.
+    #[cold]
+    pub(crate) fn found_at(&self, now: u64) -> Option<Found<V>>
+    where
+        V: Clone,
+    {
+        match self.read_at(now) {
+            Reading::Live => Some(Found::Hit(self.value.clone())),
+            Reading::RefreshDue => Some(Found::RefreshDue(
+                self.value.clone(),
+                Arc::clone(self.timing.as_ref()?),
+            )),
+            Reading::Stale => Some(Found::Miss),
+            Reading::Dead => None,
+        }
     }
 }
 
@@ -99,6 +197,8 @@ pub(crate) enum Store<K, V> {
     Disabled,
     Moka(MokaStore<K, V>),
     QuickCache(QuickStore<K, V>),
+    /// [`Engine::QuickCache`] under 34 entries: strict LRU.
+    SmallLru(SmallLru<K, V>),
 }
 
 impl<K, V> Store<K, V>
@@ -106,15 +206,26 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// `timed`: the cache has a freshness policy, so entries may carry a
+    /// [`Timing`](crate::freshness::Timing).
     pub(crate) fn new(
         engine: Engine,
         capacity: Option<u64>,
         counters: &Arc<Counters>,
         hooks: Hooks<K, V>,
+        timed: bool,
     ) -> Self {
         match (capacity, engine) {
             (Some(0), _) => Store::Disabled,
-            (capacity, Engine::Moka) => Store::Moka(MokaStore::new(capacity, counters, hooks)),
+            (capacity, Engine::Moka) => {
+                Store::Moka(MokaStore::new(capacity, counters, hooks, timed))
+            }
+            // A bound in weight is not a number of entries: quick_cache weighs them.
+            (Some(capacity), Engine::QuickCache)
+                if capacity <= small_lru::LARGEST && hooks.weigher.is_none() =>
+            {
+                Store::SmallLru(SmallLru::new(capacity, counters, hooks.listener))
+            }
             (capacity, Engine::QuickCache) => {
                 Store::QuickCache(QuickStore::new(capacity, counters, hooks))
             }
@@ -132,6 +243,42 @@ where
             Store::Disabled => None,
             Store::Moka(store) => store.get(key, generation),
             Store::QuickCache(store) => store.get(key, generation),
+            Store::SmallLru(store) => store.get(key, generation),
+        }
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline]
+    pub(crate) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self {
+            Store::Disabled => Found::Miss,
+            Store::Moka(store) => store.find(key, generation),
+            Store::QuickCache(store) => store.find(key, generation),
+            Store::SmallLru(store) => store.find(key, generation),
+        }
+    }
+
+    /// The value of `key` stored in `generation` that is live, or expired within its
+    /// stale-on-error window; counts nothing and does not touch its recency.
+    pub(crate) fn stale<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = clock::now();
+        let usable = |stored: &Stored<V>| {
+            (stored.generation == generation && !stored.is_dead_at(now))
+                .then(|| stored.value.clone())
+        };
+        match self {
+            Store::Disabled => None,
+            Store::Moka(store) => store.peek(key, usable),
+            Store::QuickCache(store) => store.peek(key, usable),
+            Store::SmallLru(store) => store.peek(key, usable),
         }
     }
 
@@ -153,6 +300,7 @@ where
             Store::Disabled => then(None),
             Store::Moka(store) => then(store.get(key, generation).as_ref()),
             Store::QuickCache(store) => store.get_then(key, generation, then),
+            Store::SmallLru(store) => then(store.get(key, generation).as_ref()),
         }
     }
 
@@ -168,6 +316,7 @@ where
             Store::Disabled => false,
             Store::Moka(store) => store.contains(key),
             Store::QuickCache(store) => store.contains(key),
+            Store::SmallLru(store) => store.contains(key),
         }
     }
 
@@ -178,6 +327,7 @@ where
             Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.insert(key, stored),
             Store::QuickCache(store) => store.insert(key, stored),
+            Store::SmallLru(store) => store.insert(key, stored),
         }
     }
 
@@ -190,6 +340,7 @@ where
             Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.remove(key),
             Store::QuickCache(store) => store.remove(key),
+            Store::SmallLru(store) => store.remove(key),
         }
     }
 
@@ -200,6 +351,7 @@ where
             Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.clear(),
             Store::QuickCache(store) => store.clear(),
+            Store::SmallLru(store) => store.clear(),
         }
     }
 
@@ -209,6 +361,7 @@ where
             Store::Disabled => 0,
             Store::Moka(store) => store.settled_len(),
             Store::QuickCache(store) => store.settled_len(),
+            Store::SmallLru(store) => store.settled_len(),
         }
     }
 
@@ -218,6 +371,7 @@ where
             Store::Disabled => Removals::new(None),
             Store::Moka(store) => store.remove_many(keys),
             Store::QuickCache(store) => store.remove_many(keys),
+            Store::SmallLru(store) => store.remove_many(keys),
         }
     }
 
@@ -227,6 +381,7 @@ where
             Store::Disabled => Vec::new(),
             Store::Moka(store) => store.entries(generation),
             Store::QuickCache(store) => store.entries(generation),
+            Store::SmallLru(store) => store.entries(generation),
         }
     }
 
@@ -236,6 +391,7 @@ where
             Store::Disabled => 0,
             Store::Moka(store) => store.weight(),
             Store::QuickCache(store) => store.weight(),
+            Store::SmallLru(store) => store.settled_len(),
         }
     }
 }

@@ -32,6 +32,9 @@ impl Kind {
                     "shared",
                     "version",
                     "snapshot",
+                    "refresh_after",
+                    "stale_on_error",
+                    "time_to_idle",
                 ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
@@ -54,6 +57,9 @@ impl Kind {
                     "shared",
                     "version",
                     "snapshot",
+                    "refresh_after",
+                    "stale_on_error",
+                    "time_to_idle",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -72,6 +78,11 @@ fn common_hint(option: &str) -> Option<&'static str> {
         "persist" | "backup" | "save" | "snapshots" => {
             Some("for `snapshot` and `restore` helpers (a warm restart), use `snapshot = true`")
         }
+        "refresh" | "refresh_after_write" | "refresh_ahead" => {
+            Some("did you mean `refresh_after`?")
+        }
+        "stale" | "serve_stale" | "stale_if_error" => Some("did you mean `stale_on_error`?"),
+        "idle" | "tti" | "time_to_idle_secs" => Some("did you mean `time_to_idle`?"),
         "redis" | "cluster" | "distributed" => {
             Some("a cache shared across processes names its fleet cache: `fleet = \"name\"`")
         }
@@ -98,6 +109,12 @@ pub(crate) struct Options {
     pub(crate) version: Option<WithSpan<u32>>,
     /// Generate `snapshot` and `restore` helpers (warm restart).
     pub(crate) snapshot: Option<WithSpan<bool>>,
+    /// Refresh-ahead, in nanoseconds.
+    pub(crate) refresh_after: Option<WithSpan<u64>>,
+    /// Stale-on-error's window, in nanoseconds.
+    pub(crate) stale_on_error: Option<WithSpan<u64>>,
+    /// Idle timeout, in nanoseconds.
+    pub(crate) time_to_idle: Option<WithSpan<u64>>,
 }
 
 impl Options {
@@ -125,6 +142,9 @@ impl Options {
             shared: None,
             version: None,
             snapshot: None,
+            refresh_after: None,
+            stale_on_error: None,
+            time_to_idle: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
@@ -162,6 +182,21 @@ impl Options {
                         value: version,
                         span: value.span(),
                     });
+                }
+                "refresh_after" | "stale_on_error" | "time_to_idle" => {
+                    let nanos = WithSpan {
+                        value: args::seconds_as_nanos(
+                            option,
+                            &value,
+                            "leave the option out for none",
+                        )?,
+                        span: value.span(),
+                    };
+                    match option {
+                        "refresh_after" => options.refresh_after = Some(nanos),
+                        "stale_on_error" => options.stale_on_error = Some(nanos),
+                        _ => options.time_to_idle = Some(nanos),
+                    }
                 }
                 // `key`, the last option the grammar allows.
                 _ => options.key = Some(value),

@@ -75,11 +75,12 @@ impl<'a> Expansion<'a> {
 
     // Input:  `async fn user(id: u64) -> User { body }`
     // Output: `async fn user(id: u64) -> User {
-    //              let cache = user::__CACHE_SLOT.get_or_init(|| build(128, None, None));
+    //              let cache = user::__CACHE_SLOT
+    //                  .get_or_init(|| build(128, None, None, Freshness::NONE));
     //              let key = key_part(&id);
     //              cache.get_with_detached(key, async move { body }).await
     //          }`
-    //         (with `fleet = "users"`: `build_fleet(128, None, None, "users")` and
+    //         (with `fleet = "users"`: `build_fleet(128, None, None, "users", ..)` and
     //         `fleet_key_part(&id)`)
     fn function(&self) -> TokenStream {
         let ItemFn {
@@ -113,21 +114,22 @@ impl<'a> Expansion<'a> {
             None => quote!(::core::option::Option::None),
         };
         let engine = Engine::tokens(self.options.engine, &runtime());
+        let fresh = self.freshness();
         match &self.options.fleet {
-            None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine)),
+            None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine, #fresh)),
             // Spanned at the return type, where a value that cannot cross processes is.
             Some(name) if self.shared() => {
                 let version = self.options.version.map_or(0, |version| version.value);
                 quote_spanned! {tokens::return_span(&self.item.sig)=>
                     ::cache_core::__private::build_fleet_shared(
-                        #maxsize, #ttl, #engine, #name, #version,
+                        #maxsize, #ttl, #engine, #name, #version, #fresh,
                     )
                 }
             }
             // Spanned at the name, so a key type that cannot cross processes (`key = ...`) is
             // reported at the option that made it have to.
             Some(name) => quote_spanned! {name.span()=>
-                ::cache_core::__private::build_fleet(#maxsize, #ttl, #engine, #name)
+                ::cache_core::__private::build_fleet(#maxsize, #ttl, #engine, #name, #fresh)
             },
         }
     }
@@ -244,6 +246,10 @@ impl<'a> Expansion<'a> {
         let ([part], None) = (self.plan.key_parts.as_slice(), &self.options.key) else {
             return TokenStream::new();
         };
+        if self.options.refresh_after.is_some() {
+            // The detached call's own lookup starts the background reload of an old entry.
+            return TokenStream::new();
+        }
         let probe = match part {
             KeyPart::Owned { name, .. } => quote!(&#name),
             KeyPart::Borrowed { name, .. } => quote!(#name),
@@ -262,6 +268,38 @@ impl<'a> Expansion<'a> {
                 ::cache_core::__private::hit(#cache, #probe)
             {
                 return #output;
+            }
+        }
+    }
+
+    // Input:  `refresh_after = 30, time_to_idle = 5` (or none of the freshness options)
+    // Output: `Freshness { refresh_after: Some(30_000_000_000), stale_on_error: None,
+    //                      time_to_idle: Some(5_000_000_000) }` (or `Freshness::NONE`)
+    fn freshness(&self) -> TokenStream {
+        let nanos = |option: Option<cache_attr::args::WithSpan<u64>>| match option {
+            Some(option) => {
+                let nanos = option.value;
+                quote!(::core::option::Option::Some(#nanos))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let options = &self.options;
+        if options.refresh_after.is_none()
+            && options.stale_on_error.is_none()
+            && options.time_to_idle.is_none()
+        {
+            return quote!(::cache_core::__private::Freshness::NONE);
+        }
+        let (refresh, stale, idle) = (
+            nanos(options.refresh_after),
+            nanos(options.stale_on_error),
+            nanos(options.time_to_idle),
+        );
+        quote! {
+            ::cache_core::__private::Freshness {
+                refresh_after: #refresh,
+                stale_on_error: #stale,
+                time_to_idle: #idle,
             }
         }
     }

@@ -72,12 +72,15 @@ use crate::attr::Kind;
 /// | `skip_args = N` | 0 | leave the first N parameters (a receiver counts) out of the key |
 /// | `key = <expr>` | the arguments | key each call by this expression instead |
 /// | `result = <bool>` | `true` for a return type ending in `Result` | cache only `Ok` values |
-/// | `detached = <bool>` | `true` when every argument is owned | load in a task of its own |
+/// | `detached = <bool>` | `true` when every argument is owned | load in a task of its own; a fn that calls itself needs `detached = false` (a compile error says so) |
 /// | `engine = "<name>"` | `"quick_cache"` | the storage engine: `"quick_cache"` or `"moka"` (strict LRU), see `cache_core::Engine` |
 /// | `fleet = "<name>"` | none: process-local | coherent across every process of the installed fleet, as the cache `<name>` (`cache_redis::Fleet::install`); each key part must also be serde `Serialize + DeserializeOwned` |
 /// | `shared = <bool>` | `false` | with `fleet`: the values live in the fleet's shared tier (Redis) too, so a key is loaded once for the whole fleet; the value type must be serde `Serialize + DeserializeOwned` |
 /// | `version = N` | 0 | with `shared = true`: the values' schema version; a value stored by a process of another version is a miss (bump it when the value type changes) |
 /// | `snapshot = <bool>` | `false` | generate `f::snapshot(writer)` and `f::restore(reader)`, a warm restart (`cache_core::snapshot`); the key and value types must be serde `Serialize + DeserializeOwned` and nameable from the signature (no generics, `key = ...` or `impl Trait` return) |
+/// | `refresh_after = SECS` | none | a hit on an entry older than this returns at once and reloads it in the background (`cache_core::AsyncCacheBuilder::refresh_after`); every argument must be owned |
+/// | `stale_on_error = SECS` | none | a failed load (an `Err`) gets the value that expired at most this long ago (`cache_core::AsyncCacheBuilder::stale_on_error`); a `Result` fn whose entries expire |
+/// | `time_to_idle = SECS` | none | an entry unread this long expires; with a TTL the earlier wins (`cache_core::AsyncCacheBuilder::time_to_idle`) |
 ///
 /// The key is the owned non-skipped arguments: `u64` as itself, `&str` as `String`, `&T` as
 /// `T::Owned`; each must be `Clone + Hash + Eq + Send + Sync + 'static`.

@@ -5,6 +5,7 @@ use cache_attr::signature::{self, KeyPart, Param};
 use proc_macro2::Span;
 use syn::ItemFn;
 use syn::spanned::Spanned;
+use syn::visit::Visit;
 
 use crate::attr::{Kind, Options};
 
@@ -42,6 +43,49 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
         options.key.is_some(),
         &mut errors,
     );
+    let detached = options.detached.unwrap_or(analysis.all_owned);
+    if detached
+        && analysis.all_owned
+        && let Some(call) = self_call(item)
+    {
+        let name = &item.sig.ident;
+        errors.push(syn::Error::new(
+            call,
+            format!(
+                "`{name}` calls itself, so its cached load cannot run detached: a detached load \
+                 (the default when every argument is owned) must be `Send`, which the compiler \
+                 cannot prove for a recursive async fn; add `detached = false` to \
+                 `#[{}(...)]` to load in the calling task",
+                kind.name()
+            ),
+        ));
+    }
+    if let Some(refresh) = options.refresh_after
+        && !(detached && analysis.all_owned)
+    {
+        errors.push(syn::Error::new(
+            refresh.span,
+            "`refresh_after` reloads in the background, after the call that found the value \
+             old returned: it needs the detached load, so every argument owned and `'static` \
+             (no references, receivers, lifetimes or generic parameters) and no \
+             `detached = false`",
+        ));
+    }
+    if let Some(stale) = options.stale_on_error {
+        if !options.result.unwrap_or(analysis.returns_result) {
+            errors.push(syn::Error::new(
+                stale.span,
+                "`stale_on_error` answers a failed load with the expired value: it needs a \
+                 function returning `Result` (only an `Err` is a failure)",
+            ));
+        } else if options.ttl_nanos.is_none() && options.time_to_idle.is_none() {
+            errors.push(syn::Error::new(
+                stale.span,
+                "`stale_on_error` serves a value past its expiry, and `#[async_lru]` entries \
+                 never expire: use `#[async_ttl(time_to_live = ..)]` or add `time_to_idle`",
+            ));
+        }
+    }
     if options.detached == Some(true) && !analysis.all_owned {
         errors.push(syn::Error::new(
             item.sig.ident.span(),
@@ -81,7 +125,7 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
         key_parts: analysis.key_parts,
         params: analysis.params,
         result: options.result.unwrap_or(analysis.returns_result),
-        detached: options.detached.unwrap_or(analysis.all_owned),
+        detached,
         snapshot,
     })
 }
@@ -114,4 +158,47 @@ fn snapshot_rules(item: &ItemFn, options: &Options, span: Span, errors: &mut Err
              `impl Trait`",
         ));
     }
+}
+
+// Input:  `async fn fib(n: u64) -> u64 { ... fib(n - 1) ... }`
+// Output: the span of `fib(n - 1)`
+/// The first call of the function to itself in its body (`name(..)`, `Self::name(..)` or
+/// `self.name(..)`), not looking into items nested in the body.
+fn self_call(item: &ItemFn) -> Option<Span> {
+    struct Finder<'a> {
+        name: &'a syn::Ident,
+        found: Option<Span>,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_expr_call(&mut self, call: &'ast syn::ExprCall) {
+            if let syn::Expr::Path(path) = &*call.func {
+                let segments: Vec<_> = path.path.segments.iter().collect();
+                let calls_itself = match segments.as_slice() {
+                    [name] => name.ident == *self.name,
+                    [owner, name] => owner.ident == "Self" && name.ident == *self.name,
+                    _ => false,
+                };
+                if calls_itself && self.found.is_none() {
+                    self.found = Some(call.span());
+                }
+            }
+            syn::visit::visit_expr_call(self, call);
+        }
+        fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+            let on_self =
+                matches!(&*call.receiver, syn::Expr::Path(path) if path.path.is_ident("self"));
+            if on_self && call.method == *self.name && self.found.is_none() {
+                self.found = Some(call.span());
+            }
+            syn::visit::visit_expr_method_call(self, call);
+        }
+        // A nested fn of the same name is another function.
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+    }
+    let mut finder = Finder {
+        name: &item.sig.ident,
+        found: None,
+    };
+    finder.visit_block(&item.block);
+    finder.found
 }

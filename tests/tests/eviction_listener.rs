@@ -196,3 +196,41 @@ fn thousands_of_concurrent_loads_report_exactly_the_entries_the_bound_evicted() 
         assert_eq!(keys.len(), 4_500, "{engine:?}");
     }
 }
+
+// The quick_cache engine keeps caches bounded under 34 entries in a strict-LRU table of its
+// own: its evictions reach the listener as the other engines' do, the least recently used
+// entry first.
+#[test]
+fn a_small_cache_reports_its_least_recently_used_entry_as_evicted() {
+    for engine in ENGINES {
+        for maxsize in [1, 3, 33] {
+            let (cache, log) = logged(engine, maxsize);
+            for key in 0..maxsize {
+                cache.insert(key, key);
+            }
+            // Read every entry but the second one (or the only one): it is the least recent.
+            let victim = maxsize.min(2) - 1;
+            for key in (0..maxsize).filter(|key| *key != victim) {
+                assert_eq!(cache.get(&key), Some(key));
+            }
+            cache.insert(1_000, 1_000);
+            cache.insert(1_000, 1_001);
+            assert_eq!(
+                causes(&log, RemovalCause::Size),
+                [(victim, victim)],
+                "{engine:?}, maxsize {maxsize}"
+            );
+            assert_eq!(
+                causes(&log, RemovalCause::Replaced),
+                [(1_000, 1_000)],
+                "{engine:?}, maxsize {maxsize}"
+            );
+            cache.invalidate(&1_000);
+            assert_eq!(
+                causes(&log, RemovalCause::Explicit),
+                [(1_000, 1_001)],
+                "{engine:?}, maxsize {maxsize}"
+            );
+        }
+    }
+}

@@ -260,7 +260,17 @@ async fn a_marker_that_does_not_decode_is_counted_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_resolves_once_redis_acknowledged_it() {
-    let (_redis, a, _b) = two_fleets().await;
+    let redis = RedisServer::start();
+    // A long staleness bound, so a heartbeat of 2.5 s: on a machine so loaded that the link's
+    // thread misses two 125 ms heartbeats, the link degrades and a delivery is (rightly)
+    // `Queued`, which is not what this test is about.
+    let a = Fleet::builder(redis.url())
+        .namespace("test")
+        .max_staleness(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("a valid URL");
+    assert!(a.status().is_connected());
     let channel = a.cache("users");
     let deliveries: Vec<_> = (0u8..100)
         .map(|k| channel.publish(Message::Invalidate(&[k])))

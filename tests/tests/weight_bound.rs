@@ -145,3 +145,20 @@ fn without_a_weigher_max_weight_is_a_bound_in_entries() {
         );
     }
 }
+
+// A weight bound under 34 is not a number of entries: the quick_cache engine keeps caches of
+// fewer than 34 entries in a strict-LRU table of its own, which must not take a weighted one.
+#[test]
+fn a_weight_bound_under_34_bounds_the_weight_not_the_entries() {
+    for engine in ENGINES {
+        let cache = by_length(engine, 20);
+        for key in 0..10 {
+            cache.insert(key, "12345".to_owned()); // 5 each: at most 4 fit
+        }
+        let m = cache.metrics();
+        let weight = m.weight.expect("a weighted cache reports its weight");
+        assert!(weight <= 20, "{engine:?}: {weight} over the bound");
+        assert!(cache.iter().count() <= 4, "{engine:?}: {m:?}");
+        assert!(cache.iter().count() >= 1, "{engine:?}: {m:?}");
+    }
+}

@@ -11,6 +11,7 @@ use moka::policy::EvictionPolicy;
 use super::Stored;
 use crate::clock;
 use crate::evict::{self, Hooks, Listener, Pending, RemovalCause, Removals};
+use crate::freshness::Found;
 use crate::metrics::{Counters, Event};
 
 /// moka (`sync::Cache`) in LRU mode, with recency and the bound applied at each insert.
@@ -26,6 +27,8 @@ pub(crate) struct MokaStore<K, V> {
     /// than the whole bound before moka admits it (moka would evict everything else first).
     overweight: Option<(Arc<evict::Weigher<K, V>>, u64)>,
     counters: Arc<Counters>,
+    /// Whether entries carry a timing (the cache has a freshness policy).
+    timed: bool,
 }
 
 thread_local! {
@@ -35,12 +38,27 @@ thread_local! {
     static REPLACING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// A read of an entry with a timing.
+#[cold]
+fn timed<V: Clone>(stored: &Stored<V>) -> Found<V> {
+    let now = clock::recent();
+    if !stored.is_due_at(now) {
+        return Found::Hit(stored.value.clone());
+    }
+    stored.found_at(now).unwrap_or(Found::Miss)
+}
+
 impl<K, V> MokaStore<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(super) fn new(capacity: Option<u64>, counters: &Arc<Counters>, hooks: Hooks<K, V>) -> Self {
+    pub(super) fn new(
+        capacity: Option<u64>,
+        counters: &Arc<Counters>,
+        hooks: Hooks<K, V>,
+        timed: bool,
+    ) -> Self {
         let store_counters = Arc::clone(counters);
         let counters = Arc::clone(counters);
         let pending = Arc::new(Pending::default());
@@ -78,6 +96,7 @@ where
             pending,
             overweight,
             counters: store_counters,
+            timed,
         }
     }
 
@@ -90,17 +109,56 @@ where
         removals
     }
 
-    /// The value of `key` stored in `generation`. moka checks expiry itself.
-    #[inline]
+    /// The value of `key` stored in `generation`. moka checks expiry itself; an entry with a
+    /// [`Timing`](crate::freshness::Timing) is kept by moka until its stale-on-error window
+    /// ends, and read through its timing. Never inlined: a moka read costs hundreds of
+    /// nanoseconds anyway, and its code inlined into the store's beside quick_cache's would keep
+    /// the compiler from inlining quick_cache's lookup there.
+    #[inline(never)]
     pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache
+        let stored = self
+            .cache
             .get(key)
-            .filter(|stored| stored.generation == generation)
-            .map(|stored| stored.value)
+            .filter(|stored| stored.generation == generation)?;
+        match &stored.timing {
+            None => Some(stored.value),
+            Some(_) => timed(&stored).value(),
+        }
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline(never)]
+    pub(super) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.cache.get(key) {
+            Some(stored) if stored.generation == generation => match &stored.timing {
+                None => Found::Hit(stored.value),
+                Some(_) => timed(&stored),
+            },
+            _ => Found::Miss,
+        }
+    }
+
+    /// The entry of `key`, whatever its state, to `look` (no recency touched).
+    pub(super) fn peek<Q, R>(
+        &self,
+        key: &Q,
+        look: impl FnOnce(&Stored<V>) -> Option<R>,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // moka has no read that leaves recency alone; this one is only for caches with a
+        // freshness policy (and, for stale-on-error, a load that just failed).
+        self.cache.get(key).as_ref().and_then(look)
     }
 
     pub(super) fn contains<Q>(&self, key: &Q) -> bool
@@ -108,7 +166,11 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.cache.contains_key(key)
+        if !self.timed {
+            return self.cache.contains_key(key);
+        }
+        self.peek(key, |stored| Some(!stored.is_expired_at(clock::recent())))
+            .unwrap_or(false)
     }
 
     pub(super) fn insert(&self, key: K, stored: Stored<V>) -> Removals<K, V> {
@@ -230,6 +292,24 @@ impl<K, V> moka::Expiry<K, Stored<V>> for PerEntryTtl {
         _remaining: Option<Duration>,
     ) -> Option<Duration> {
         time_left(value, now)
+    }
+
+    /// An entry with an idle timeout lives on from this read (`now`, a little later than the
+    /// coarse instant its timing records): moka keeps it at least as long as the timing does.
+    fn expire_after_read(
+        &self,
+        _key: &K,
+        value: &Stored<V>,
+        now: Instant,
+        duration_until_expiry: Option<Duration>,
+        _last_modified_at: Instant,
+    ) -> Option<Duration> {
+        match &value.timing {
+            None => duration_until_expiry,
+            Some(_) => value
+                .time_left_after_read(clock::nanos_since_origin(now))
+                .map(|left| left.saturating_add(MOKA_TIME_GRAIN)),
+        }
     }
 }
 

@@ -8,9 +8,9 @@
 //! referenced entries a second chance. Entries fill a hot ring first; once it is full, new keys
 //! wait in a cold (probation) ring of 3% of the bound and stay only if they are read (or were
 //! evicted recently) before their turn comes, which keeps one-off keys from flushing the
-//! working set. The cold ring's share is rounded down, so a cache of fewer than 34 entries has
-//! none and evicts in LRU order for entries read since the last sweep and in insertion order
-//! for the others, as the Python suite's LRU tests expect.
+//! working set. The cold ring's share is rounded down, so a cache of fewer than 34 entries would
+//! have none, and plain CLOCK is not LRU (a read entry outlives newer unread ones, and a new
+//! key can be the next to go): such caches use the [`small_lru`](super::small_lru) table.
 //!
 //! The policy sits behind crossbeam's `ShardedLock`, a reader-writer lock split in eight: a
 //! reader locks the part of its own thread, so threads hitting one cache at once never write
@@ -33,6 +33,7 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 use super::Stored;
 use crate::clock;
 use crate::evict::{self, Hooks, Listener, Pending, RemovalCause, Removals};
+use crate::freshness::{Found, Reading};
 use crate::metrics::{Counters, Event};
 
 /// The share of the bound that CLOCK-Pro's cold (probation) ring gets: quick_cache's default.
@@ -120,7 +121,7 @@ where
     }
 
     /// The live value of `key` stored in `generation`. Reads the clock only for an entry
-    /// that has a TTL; an expired entry is removed (and counted) on the spot.
+    /// that has a deadline; an expired entry is removed (and counted) on the spot.
     #[inline]
     pub(super) fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
     where
@@ -132,13 +133,70 @@ where
         if stored.generation != generation {
             return None;
         }
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
-            drop(cache);
-            self.expire(key, expires_at);
-            return None;
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                return self.due(cache, key, now).value();
+            }
         }
         Some(stored.value.clone())
+    }
+
+    /// [`get`](Self::get), also telling whether the value is due for refresh-ahead.
+    #[inline]
+    pub(super) fn find<Q>(&self, key: &Q, generation: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let cache = self.read();
+        let Some(stored) = cache.get(key) else {
+            return Found::Miss;
+        };
+        if stored.generation != generation {
+            return Found::Miss;
+        }
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                return self.due(cache, key, now);
+            }
+        }
+        Found::Hit(stored.value.clone())
+    }
+
+    /// A read of `key` (its live entry, under `cache`) past its deadline word: expired (and
+    /// then removed unless a stale-on-error window keeps it), or due for its policy.
+    #[cold]
+    #[inline(never)]
+    fn due<Q>(&self, cache: ShardedLockReadGuard<'_, Engine<K, V>>, key: &Q, now: u64) -> Found<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(stored) = cache.peek(key) else {
+            return Found::Miss;
+        };
+        if let Some(found) = stored.found_at(now) {
+            return found;
+        }
+        let identity = stored.identity();
+        drop(cache);
+        self.expire(key, identity);
+        Found::Miss
+    }
+
+    /// The entry of `key`, whatever its state, to `look` (no recency touched).
+    pub(super) fn peek<Q, R>(
+        &self,
+        key: &Q,
+        look: impl FnOnce(&Stored<V>) -> Option<R>,
+    ) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.read().peek(key).and_then(look)
     }
 
     /// [`get`](Self::get), handing the value to `then` under the lock instead of cloning it.
@@ -160,11 +218,20 @@ where
         else {
             return then(None);
         };
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
-            drop(cache);
-            self.expire(key, expires_at);
-            return then(None);
+        if stored.expires() {
+            let now = clock::recent();
+            if stored.is_due_at(now) {
+                match stored.read_at(now) {
+                    Reading::Live | Reading::RefreshDue => {}
+                    Reading::Stale => return then(None),
+                    Reading::Dead => {
+                        let identity = stored.identity();
+                        drop(cache);
+                        self.expire(key, identity);
+                        return then(None);
+                    }
+                }
+            }
         }
         then(Some(&stored.value))
     }
@@ -179,13 +246,17 @@ where
         let Some(stored) = cache.peek(key) else {
             return false;
         };
-        if stored.expires() && stored.is_expired_at(clock::recent()) {
-            let expires_at = stored.expires_at;
+        let now = clock::recent();
+        if !stored.expires() || !stored.is_due_at(now) {
+            return true;
+        }
+        if stored.is_dead_at(now) {
+            let identity = stored.identity();
             drop(cache);
-            self.expire(key, expires_at);
+            self.expire(key, identity);
             return false;
         }
-        true
+        !stored.is_expired_at(now)
     }
 
     /// Stores `stored`, handing back what it replaced and what the bound evicted.
@@ -290,7 +361,7 @@ where
             // The listener gets the expired entries themselves.
             let expired: Vec<K> = cache
                 .iter()
-                .filter(|(_, stored)| stored.is_expired_at(now))
+                .filter(|(_, stored)| stored.is_dead_at(now))
                 .map(|(key, _)| key.clone())
                 .collect();
             let removed: Vec<_> = expired.iter().filter_map(|key| cache.remove(key)).collect();
@@ -304,7 +375,7 @@ where
         } else {
             let expired = std::cell::Cell::new(0);
             cache.retain(|_, stored| {
-                let live = !stored.is_expired_at(now);
+                let live = !stored.is_dead_at(now);
                 expired.set(expired.get() + u64::from(!live));
                 live
             });
@@ -317,17 +388,17 @@ where
         len
     }
 
-    /// Removes `key` if it still holds the entry that expires at `expires_at` (a newer value
-    /// stored meanwhile stays), counting one expiration.
+    /// Removes `key` if it still holds the entry of `identity` (a newer value stored
+    /// meanwhile stays), counting one expiration.
     #[cold]
-    fn expire<Q>(&self, key: &Q, expires_at: u64)
+    fn expire<Q>(&self, key: &Q, identity: (u64, usize))
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let removed = self
             .write()
-            .remove_if(key, |stored| stored.expires_at == expires_at);
+            .remove_if(key, |stored| stored.identity() == identity);
         if let Some((key, stored)) = removed {
             self.counters.count(Event::Expiration);
             // The caller may hold a lock (a flight registry's shard): the listener hears of

@@ -189,3 +189,64 @@ fn maxsize_zero_stores_nothing_on_either_engine() {
         );
     }
 }
+
+/// moka's `future::Cache` LRU tests, ported: the two cases the default engine failed when
+/// small caches were plain CLOCK (issue 13).
+#[test]
+fn a_small_cache_evicts_the_least_recently_inserted_unread_entry() {
+    for engine in ENGINES {
+        let cache = bounded(engine, 2);
+        for key in 0..4 {
+            cache.insert(key, key);
+        }
+        let kept: Vec<u64> = (0..4).filter(|key| cache.contains_key(key)).collect();
+        assert_eq!(kept, [2, 3], "{engine:?}: not LRU");
+        assert_eq!(cache.metrics().evictions, 2, "{engine:?}");
+    }
+}
+
+#[test]
+fn a_small_cache_evicts_an_entry_read_before_newer_inserts() {
+    for engine in ENGINES {
+        let cache: AsyncCache<&str, u64> = AsyncCache::builder().maxsize(3).engine(engine).build();
+        cache.insert("a", 1);
+        assert_eq!(cache.get(&"a"), Some(1));
+        for key in ["e", "f", "g"] {
+            cache.insert(key, 2);
+        }
+        let kept: Vec<&str> = ["a", "e", "f", "g"]
+            .into_iter()
+            .filter(|key| cache.contains_key(key))
+            .collect();
+        assert_eq!(kept, ["e", "f", "g"], "{engine:?}: not LRU");
+    }
+}
+
+#[test]
+fn a_small_cache_keeps_the_recently_read_entries_at_every_bound_under_34() {
+    for engine in ENGINES {
+        for maxsize in [1_u64, 5, 33] {
+            let cache = bounded(engine, maxsize);
+            for key in 0..maxsize {
+                cache.insert(key, key);
+            }
+            // Read every entry but the last inserted, newest-first: the last one is now the
+            // least recently used, then 0, 1, ...
+            for key in (0..maxsize.saturating_sub(1)).rev() {
+                assert_eq!(cache.get(&key), Some(key));
+            }
+            cache.insert(1_000, 0);
+            let gone = (0..maxsize).filter(|key| !cache.contains_key(key)).count();
+            assert_eq!(gone, 1, "{engine:?} maxsize {maxsize}");
+            assert!(
+                !cache.contains_key(&(maxsize - 1)),
+                "{engine:?} maxsize {maxsize}"
+            );
+            assert_eq!(
+                cache.metrics().size,
+                maxsize,
+                "{engine:?} maxsize {maxsize}"
+            );
+        }
+    }
+}
