@@ -10,20 +10,31 @@
 //! ```
 //!
 //! The difference of the two counts divided by 100,000 is the instructions of one hit. The
-//! reads are `ttl` (`#[async_ttl]`), `outside` (`#[agent_cache]` outside any session),
+//! reads are `ttl` (`#[async_ttl]`), `lru` (`#[async_lru]`), `get` (`AsyncCache::get`),
+//! `detached` (`AsyncCache::get_with_detached`), `weighed` (`get` on a cache with a weigher
+//! and an eviction listener), `outside` (`#[agent_cache]` outside any session),
 //! `no-detection` (in a session with loop detection off) and `session` (loop detection on,
 //! limits that never trip), each over 1,000 warm keys in turn.
+//!
+//! The tables' hashers are seeded at random, so a count moves by a few instructions from one
+//! process to the next: compare the medians of several pairs (five pairs put the spread of a
+//! row within 2 instructions), never two single runs.
 
 use std::hint::black_box;
 
 use agent_cache::{AgentCacheSession, OnLoop, agent_cache};
 use bench::poll_once;
-use cache_core::async_ttl;
+use cache_core::{AsyncCache, async_lru, async_ttl};
 
 const KEYS: u64 = 1_000;
 
 #[async_ttl(time_to_live = 3600, maxsize = 20_000)]
 async fn ttl_read(id: u64) -> u64 {
+    id
+}
+
+#[async_lru(maxsize = 20_000)]
+async fn lru_read(id: u64) -> u64 {
     id
 }
 
@@ -34,13 +45,27 @@ async fn agent_read(id: u64) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: hit_probe ttl|outside|no-detection|session CALLS";
+    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS";
     let read = args.next().expect(usage);
     let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
+    let plain: AsyncCache<u64, u64> = AsyncCache::builder().maxsize(20_000).build();
+    let weighed: AsyncCache<u64, u64> = AsyncCache::builder()
+        .max_weight(20_000)
+        .weigher(|_, _| 1)
+        .on_evict(|_, _, _| {})
+        .build();
     for key in 0..KEYS {
         poll_once(ttl_read(key));
+        poll_once(lru_read(key));
         poll_once(agent_read(key));
+        plain.insert(key, key);
+        weighed.insert(key, key);
     }
+    let gets = |cache: &AsyncCache<u64, u64>| {
+        for call in 0..calls {
+            black_box(cache.get(black_box(&(call % KEYS))));
+        }
+    };
     let agent_calls = || async move {
         for call in 0..calls {
             black_box(agent_read(black_box(call % KEYS)).await);
@@ -58,6 +83,19 @@ fn main() {
         "ttl" => poll_once(async {
             for call in 0..calls {
                 black_box(ttl_read(black_box(call % KEYS)).await);
+            }
+        }),
+        "lru" => poll_once(async {
+            for call in 0..calls {
+                black_box(lru_read(black_box(call % KEYS)).await);
+            }
+        }),
+        "get" => gets(&plain),
+        "weighed" => gets(&weighed),
+        "detached" => poll_once(async {
+            for call in 0..calls {
+                let key = black_box(call % KEYS);
+                black_box(plain.get_with_detached(key, async move { key }).await);
             }
         }),
         "outside" => poll_once(agent_calls()),
