@@ -6,7 +6,10 @@
 //! counters, as they do without this feature, and the collector reads them only when the
 //! registry is encoded, so a hit costs what it costs without it. Reading runs
 //! [`AsyncCache::metrics`], which applies pending evictions and expirations first (on the
-//! quick_cache engine, with entries that have a TTL, a sweep of the cache under its lock).
+//! quick_cache engine, with entries that have a TTL, a sweep of the cache: it finds the
+//! expired entries under the shared lock, so hits go on, and removes them in batches of 256
+//! with pauses between, so a scrape never holds the hits back for long: the runner's
+//! `--only scrape` rows time every hit during scrapes of a million entries).
 //!
 //! The [`prometheus_client`] crate (the Prometheus project's own Rust client) was chosen over
 //! the `metrics` facade because its collectors are read on scrape; the facade's recorders are

@@ -132,6 +132,37 @@ fn quick_cache_sweeps_expired_entries_nobody_reads_when_metrics_are_taken() {
     assert_eq!(cache.metrics().expirations, 10, "counted once");
 }
 
+// The sweep finds expired entries under the shared lock and removes them later, in batches:
+// a key stored again in between keeps its new value.
+#[test]
+fn a_sweep_keeps_the_values_stored_again_while_it_runs() {
+    const KEYS: u64 = 20_000;
+    for _ in 0..5 {
+        let cache = bounded(Engine::QuickCache, 2 * KEYS);
+        for key in 0..KEYS {
+            cache.insert_with_ttl(key, key, Some(Duration::from_nanos(1)));
+        }
+        sleep(Duration::from_millis(5));
+        let stored = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for key in 0..KEYS {
+                    cache.insert(key, key + 1);
+                }
+                stored.store(true, std::sync::atomic::Ordering::Relaxed);
+            });
+            // Sweeps while the keys are stored again.
+            while !stored.load(std::sync::atomic::Ordering::Relaxed) {
+                cache.metrics();
+            }
+        });
+        cache.metrics();
+        for key in 0..KEYS {
+            assert_eq!(cache.get(&key), Some(key + 1), "key {key}");
+        }
+    }
+}
+
 #[test]
 fn quick_cache_counts_an_expired_entry_evicted_for_room_as_an_expiration() {
     let cache = bounded(Engine::QuickCache, 2);

@@ -6,8 +6,8 @@
 //! cargo run --release -p bench -- --quick                 # a smoke run
 //! cargo run --release -p bench -- --only fleet            # one section: hit, expiry,
 //!                                                         # refresh, loads, agent, memory,
-//!                                                         # zipf, weight, fleet, shared or
-//!                                                         # python
+//!                                                         # zipf, weight, scrape, fleet,
+//!                                                         # shared or python
 //! cargo run --release -p bench -- --python-json FILE
 //! ```
 //!
@@ -26,6 +26,7 @@ mod peers;
 mod python;
 mod refresh;
 mod report;
+mod scrape;
 mod shared;
 mod weight;
 mod zipf;
@@ -110,7 +111,7 @@ fn main() {
         only.is_none_or(|only| only == section) && !args.contains(&format!("--no-{section}"))
     };
     type Section = (&'static str, &'static str, fn(&Settings, &mut Table));
-    let sections: [Section; 10] = [
+    let sections: [Section; 11] = [
         ("hit", "hit path", hit::run),
         ("expiry", "expiry", expiry::run),
         ("refresh", "refresh-ahead", refresh::run),
@@ -119,6 +120,7 @@ fn main() {
         ("memory", "memory", memory::run),
         ("zipf", "hit ratio", zipf::run),
         ("weight", "weighted bound", weight::run),
+        ("scrape", "metrics scrape", scrape::run),
         ("fleet", "fleet (redis-server)", fleet::run),
         ("shared", "fleet shared tier (redis-server)", shared::run),
     ];
