@@ -303,9 +303,10 @@ pub use warmup::WarmupReport;
 pub mod __private {
     pub use crate::Engine;
     pub use crate::macro_support::{
-        CacheSlot, FleetKey, FleetKeyPart, FleetValue, Freshness, KeyPart, borrowed_key_part,
-        build, build_fleet, build_fleet_shared, fleet_borrowed_key_part, fleet_key_part,
-        get_uncounted, get_uncounted_then, hit, key_part, unshare, with_fleet_coherence,
+        CacheSlot, EvictHooks, FleetKey, FleetKeyPart, FleetValue, Freshness, KeyPart,
+        borrowed_key_part, build, build_fleet, build_fleet_shared, fleet_borrowed_key_part,
+        fleet_key_part, get_uncounted, get_uncounted_then, hit, key_part, unshare,
+        with_fleet_coherence,
     };
     pub use crate::macro_support::{OkType, SnapshotPart, restore, snapshot};
 }

@@ -159,12 +159,13 @@ pub fn build<K, V>(
     ttl_nanos: Option<u64>,
     engine: Option<Engine>,
     fresh: Freshness,
+    hooks: EvictHooks<K, V>,
 ) -> AsyncCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    builder(maxsize, ttl_nanos, engine, fresh).build()
+    builder(maxsize, ttl_nanos, engine, fresh, hooks).build()
 }
 
 /// The freshness options of a cached function (`refresh_after`, `stale_on_error`,
@@ -188,6 +189,23 @@ impl Freshness {
     };
 }
 
+/// The `weigher = ..` and `on_evict = ..` options of a cached function (`max_weight = N` is its
+/// `maxsize`).
+pub struct EvictHooks<K, V> {
+    /// [`weigher`](crate::AsyncCacheBuilder::weigher).
+    pub weigher: Option<fn(&K, &V) -> u32>,
+    /// [`on_evict`](crate::AsyncCacheBuilder::on_evict).
+    pub on_evict: Option<fn(K, V, crate::RemovalCause)>,
+}
+
+impl<K, V> EvictHooks<K, V> {
+    /// Neither.
+    pub const NONE: EvictHooks<K, V> = EvictHooks {
+        weigher: None,
+        on_evict: None,
+    };
+}
+
 /// [`build`], for a cached function with `fleet = "name"`: attached to the cache `name` of the
 /// installed fleet, or process-local (saying so once) when no fleet is installed yet.
 pub fn build_fleet<K, V>(
@@ -196,12 +214,13 @@ pub fn build_fleet<K, V>(
     engine: Option<Engine>,
     fleet: &'static str,
     fresh: Freshness,
+    hooks: EvictHooks<K, V>,
 ) -> AsyncCache<K, V>
 where
     K: FleetKey,
     V: Clone + Send + Sync + 'static,
 {
-    builder(maxsize, ttl_nanos, engine, fresh)
+    builder(maxsize, ttl_nanos, engine, fresh, hooks)
         .fleet_channel(crate::fleet::installed_channel(fleet))
         .build()
 }
@@ -216,12 +235,13 @@ pub fn build_fleet_shared<K, V>(
     fleet: &'static str,
     schema: u32,
     fresh: Freshness,
+    hooks: EvictHooks<K, V>,
 ) -> AsyncCache<K, V>
 where
     K: FleetKey,
     V: FleetValue,
 {
-    let builder = builder(maxsize, ttl_nanos, engine, fresh);
+    let builder = builder(maxsize, ttl_nanos, engine, fresh, hooks);
     match crate::fleet::installed().and_then(|provider| provider.shared(fleet, schema)) {
         Some((channel, tier)) => builder
             .fleet_setup(crate::fleet::FleetSetup::shared::<crate::fleet::Postcard>(
@@ -239,6 +259,7 @@ fn builder<K, V>(
     ttl_nanos: Option<u64>,
     engine: Option<Engine>,
     fresh: Freshness,
+    hooks: EvictHooks<K, V>,
 ) -> crate::AsyncCacheBuilder<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -258,6 +279,12 @@ where
     }
     if let Some(nanos) = fresh.time_to_idle {
         builder = builder.time_to_idle(Duration::from_nanos(nanos));
+    }
+    if let Some(weigher) = hooks.weigher {
+        builder = builder.weigher(weigher);
+    }
+    if let Some(listener) = hooks.on_evict {
+        builder = builder.on_evict(listener);
     }
     builder
 }

@@ -35,6 +35,9 @@ impl Kind {
                     "refresh_after",
                     "stale_on_error",
                     "time_to_idle",
+                    "max_weight",
+                    "weigher",
+                    "on_evict",
                 ],
                 hint: |option| match option {
                     "time_to_live" | "ttl" => Some(
@@ -60,6 +63,9 @@ impl Kind {
                     "refresh_after",
                     "stale_on_error",
                     "time_to_idle",
+                    "max_weight",
+                    "weigher",
+                    "on_evict",
                 ],
                 hint: |option| match option {
                     "ttl" => Some("did you mean `time_to_live`?"),
@@ -83,6 +89,12 @@ fn common_hint(option: &str) -> Option<&'static str> {
         }
         "stale" | "serve_stale" | "stale_if_error" => Some("did you mean `stale_on_error`?"),
         "idle" | "tti" | "time_to_idle_secs" => Some("did you mean `time_to_idle`?"),
+        "weight" | "max_bytes" | "weight_capacity" | "byte_budget" => {
+            Some("for a bound in weight, use `max_weight = N` with `weigher = <fn(&K, &V) -> u32>`")
+        }
+        "eviction_listener" | "listener" | "on_remove" | "on_removal" => {
+            Some("did you mean `on_evict`?")
+        }
         "redis" | "cluster" | "distributed" => {
             Some("a cache shared across processes names its fleet cache: `fleet = \"name\"`")
         }
@@ -115,6 +127,14 @@ pub(crate) struct Options {
     pub(crate) stale_on_error: Option<WithSpan<u64>>,
     /// Idle timeout, in nanoseconds.
     pub(crate) time_to_idle: Option<WithSpan<u64>>,
+    /// Where `maxsize = ..` was written, if it was.
+    pub(crate) maxsize_span: Option<Span>,
+    /// The bound in weight (`maxsize` holds it too).
+    pub(crate) max_weight: Option<WithSpan<u64>>,
+    /// A `fn(&K, &V) -> u32`: a path or a closure that captures nothing.
+    pub(crate) weigher: Option<Expr>,
+    /// A `fn(K, V, RemovalCause)`: a path or a closure that captures nothing.
+    pub(crate) on_evict: Option<Expr>,
 }
 
 impl Options {
@@ -145,10 +165,27 @@ impl Options {
             refresh_after: None,
             stale_on_error: None,
             time_to_idle: None,
+            maxsize_span: None,
+            max_weight: None,
+            weigher: None,
+            on_evict: None,
         };
         raw.apply(&kind.grammar(), |option, value| {
             match option {
-                "maxsize" => options.maxsize = args::integer(option, &value, 128)?,
+                "maxsize" => {
+                    options.maxsize = args::integer(option, &value, 128)?;
+                    options.maxsize_span = Some(value.span());
+                }
+                "max_weight" => {
+                    let weight = args::integer(option, &value, 1_048_576)?;
+                    options.maxsize = weight;
+                    options.max_weight = Some(WithSpan {
+                        value: weight,
+                        span: value.span(),
+                    });
+                }
+                "weigher" => options.weigher = Some(value),
+                "on_evict" => options.on_evict = Some(value),
                 "skip_args" => options.skip_args = args::skip_args(&value)?,
                 "time_to_live" => {
                     let never = "for entries that never expire, use #[async_lru]";

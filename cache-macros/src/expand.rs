@@ -115,21 +115,30 @@ impl<'a> Expansion<'a> {
         };
         let engine = Engine::tokens(self.options.engine, &runtime());
         let fresh = self.freshness();
+        // Spanned as the call they go into: the key and value types are inferred through them.
+        let span = match &self.options.fleet {
+            None => Span::call_site(),
+            Some(_) if self.shared() => tokens::return_span(&self.item.sig),
+            Some(name) => name.span(),
+        };
+        let hooks = self.evict_hooks(span);
         match &self.options.fleet {
-            None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine, #fresh)),
+            None => quote!(::cache_core::__private::build(#maxsize, #ttl, #engine, #fresh, #hooks)),
             // Spanned at the return type, where a value that cannot cross processes is.
             Some(name) if self.shared() => {
                 let version = self.options.version.map_or(0, |version| version.value);
                 quote_spanned! {tokens::return_span(&self.item.sig)=>
                     ::cache_core::__private::build_fleet_shared(
-                        #maxsize, #ttl, #engine, #name, #version, #fresh,
+                        #maxsize, #ttl, #engine, #name, #version, #fresh, #hooks,
                     )
                 }
             }
             // Spanned at the name, so a key type that cannot cross processes (`key = ...`) is
             // reported at the option that made it have to.
             Some(name) => quote_spanned! {name.span()=>
-                ::cache_core::__private::build_fleet(#maxsize, #ttl, #engine, #name, #fresh)
+                ::cache_core::__private::build_fleet(
+                    #maxsize, #ttl, #engine, #name, #fresh, #hooks,
+                )
             },
         }
     }
@@ -275,6 +284,39 @@ impl<'a> Expansion<'a> {
     // Input:  `refresh_after = 30, time_to_idle = 5` (or none of the freshness options)
     // Output: `Freshness { refresh_after: Some(30_000_000_000), stale_on_error: None,
     //                      time_to_idle: Some(5_000_000_000) }` (or `Freshness::NONE`)
+    // Input:  `weigher = page_bytes, on_evict = log_eviction`
+    // Output: `EvictHooks { weigher: Some(page_bytes), on_evict: Some(log_eviction) }`
+    /// The weigher and the eviction listener, each spanned at its option so that a function
+    /// of the wrong signature is reported there.
+    fn evict_hooks(&self, span: Span) -> TokenStream {
+        let hook = |option: &Option<syn::Expr>| match option {
+            Some(path) => {
+                quote_spanned!(syn::spanned::Spanned::span(path)=> ::core::option::Option::Some(#path))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        if self.options.weigher.is_none() && self.options.on_evict.is_none() {
+            return quote_spanned!(span=> ::cache_core::__private::EvictHooks::NONE);
+        }
+        let (weigher, on_evict) = (hook(&self.options.weigher), hook(&self.options.on_evict));
+        // With the cache's types spelled out, a hook of the wrong signature is a mismatch at
+        // the hook; left to inference, it would decide the value type and fail the body.
+        let sig = &self.item.sig;
+        let nameable = sig.generics.params.is_empty()
+            && self.options.key.is_none()
+            && !matches!(&sig.output, syn::ReturnType::Type(_, ty)
+                if cache_attr::tokens::contains_impl_trait(ty));
+        let types = if nameable {
+            let (key, value) = self.cache_types();
+            quote!(::<#key, #value>)
+        } else {
+            TokenStream::new()
+        };
+        quote_spanned! {span=>
+            ::cache_core::__private::EvictHooks #types { weigher: #weigher, on_evict: #on_evict }
+        }
+    }
+
     fn freshness(&self) -> TokenStream {
         let nanos = |option: Option<cache_attr::args::WithSpan<u64>>| match option {
             Some(option) => {

@@ -78,6 +78,9 @@ use crate::attr::Kind;
 /// | `shared = <bool>` | `false` | with `fleet`: the values live in the fleet's shared tier (Redis) too, so a key is loaded once for the whole fleet; the value type must be serde `Serialize + DeserializeOwned` |
 /// | `version = N` | 0 | with `shared = true`: the values' schema version; a value stored by a process of another version is a miss (bump it when the value type changes) |
 /// | `snapshot = <bool>` | `false` | generate `f::snapshot(writer)` and `f::restore(reader)`, a warm restart (`cache_core::snapshot`); the key and value types must be serde `Serialize + DeserializeOwned` and nameable from the signature (no generics, `key = ...` or `impl Trait` return) |
+/// | `max_weight = N` | none | with `weigher`: the bound is the entries' total weight, in the weigher's units, instead of their number (`cache_core::AsyncCacheBuilder::max_weight`); replaces `maxsize` |
+/// | `weigher = <fn>` | none | with `max_weight`: a `fn(&K, &V) -> u32` (a path, or a closure that captures nothing) giving each entry's weight (`cache_core::AsyncCacheBuilder::weigher`); `V` is the `Ok` type of a `Result` fn |
+/// | `on_evict = <fn>` | none | a `fn(K, V, cache_core::RemovalCause)` called outside every lock with each entry that leaves (`cache_core::AsyncCacheBuilder::on_evict`) |
 /// | `refresh_after = SECS` | none | a hit on an entry older than this returns at once and reloads it in the background (`cache_core::AsyncCacheBuilder::refresh_after`); every argument must be owned |
 /// | `stale_on_error = SECS` | none | a failed load (an `Err`) gets the value that expired at most this long ago (`cache_core::AsyncCacheBuilder::stale_on_error`); a `Result` fn whose entries expire |
 /// | `time_to_idle = SECS` | none | an entry unread this long expires; with a TTL the earlier wins (`cache_core::AsyncCacheBuilder::time_to_idle`) |

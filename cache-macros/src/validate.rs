@@ -111,6 +111,7 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
              needs `shared = true` (and `fleet = \"name\"`)",
         ));
     }
+    weight_rules(options, &mut errors);
     let snapshot = options.snapshot.is_some_and(|snapshot| snapshot.value);
     if let Some(option) = options.snapshot.filter(|_| snapshot) {
         snapshot_rules(item, options, option.span, &mut errors);
@@ -128,6 +129,28 @@ pub(crate) fn plan(kind: Kind, item: &ItemFn, options: &Options) -> syn::Result<
         detached,
         snapshot,
     })
+}
+
+/// `max_weight` and `weigher` come together, and `max_weight` replaces `maxsize`.
+fn weight_rules(options: &Options, errors: &mut Errors) {
+    match (&options.max_weight, &options.weigher) {
+        (Some(weight), None) => errors.push(syn::Error::new(
+            weight.span,
+            "`max_weight` bounds the total weight the weigher gives the entries: add \
+             `weigher = <fn(&K, &V) -> u32>`, or bound the number of entries with `maxsize`",
+        )),
+        (None, Some(weigher)) => errors.push(syn::Error::new(
+            weigher.span(),
+            "a `weigher` weighs entries against a bound: add `max_weight = <total weight>`",
+        )),
+        _ => {}
+    }
+    if let (Some(weight), Some(_)) = (&options.max_weight, options.maxsize_span) {
+        errors.push(syn::Error::new(
+            weight.span,
+            "`max_weight` is the cache's bound, in the weigher's units: leave out `maxsize`",
+        ));
+    }
 }
 
 /// `snapshot = true` names the cache's key and value types in its helpers (which take no

@@ -162,3 +162,65 @@ fn a_weight_bound_under_34_bounds_the_weight_not_the_entries() {
         assert!(cache.iter().count() >= 1, "{engine:?}: {m:?}");
     }
 }
+
+mod attributes {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use cache_core::{RemovalCause, async_lru, async_ttl};
+
+    static EVICTED_FOR_SIZE: AtomicU64 = AtomicU64::new(0);
+
+    #[allow(clippy::ptr_arg, reason = "a weigher is a fn(&K, &V), and V is String")]
+    fn page_bytes(_id: &u64, page: &String) -> u32 {
+        page.len() as u32
+    }
+
+    fn count_evictions(_id: u64, _page: String, cause: RemovalCause) {
+        if cause == RemovalCause::Size {
+            EVICTED_FOR_SIZE.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[async_lru(max_weight = 1_000, weigher = page_bytes, on_evict = count_evictions)]
+    async fn page(id: u64) -> String {
+        format!("{id:0>100}") // 100 bytes
+    }
+
+    #[async_ttl(
+        time_to_live = 60,
+        max_weight = 500,
+        weigher = |_id: &u64, page: &String| page.len() as u32
+    )]
+    async fn fallible_page(id: u64) -> Result<String, String> {
+        Ok(format!("{id:0>100}"))
+    }
+
+    #[tokio::test]
+    async fn the_attributes_bound_a_cached_function_by_weight_and_report_its_evictions() {
+        for id in 0..50 {
+            assert_eq!(page(id).await.len(), 100);
+        }
+        let m = page::metrics();
+        assert_eq!(m.capacity, Some(1_000));
+        let weight = m.weight.expect("a weighted cache reports its weight");
+        assert!(weight <= 1_000, "{weight} over the bound");
+        // 5,000 bytes asked for, at most 1,000 held: at least 40 pages went for size.
+        assert!(
+            EVICTED_FOR_SIZE.load(Ordering::Relaxed) >= 40,
+            "{m:?}, {} evictions heard",
+            EVICTED_FOR_SIZE.load(Ordering::Relaxed)
+        );
+        assert_eq!(m.evictions, EVICTED_FOR_SIZE.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_closure_weighs_the_ok_values_of_a_result_fn() {
+        for id in 0..20 {
+            assert!(fallible_page(id).await.is_ok());
+        }
+        let m = fallible_page::metrics();
+        let weight = m.weight.expect("a weighted cache reports its weight");
+        assert!(weight <= 500, "{weight} over the bound");
+        assert!(m.size <= 5, "{m:?}");
+    }
+}
