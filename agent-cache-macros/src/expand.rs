@@ -66,6 +66,20 @@ fn runtime() -> TokenStream {
     quote!(::agent_cache::__private)
 }
 
+// Input:  `TOOL.read(key, &resources, move || body)`
+// Output: `match TOOL.read(..) { Read::Done(value) => value, Read::Waiting(wait) => wait.await }`
+/// Awaits a read only when it has to wait: a hit returns its value from the function's first
+/// poll without keeping anything in its future.
+fn await_read(runtime: &TokenStream, read: TokenStream) -> TokenStream {
+    let (value, wait) = (binding("value"), binding("wait"));
+    quote! {
+        match #read {
+            #runtime::Read::Done(#value) => #value,
+            #runtime::Read::Waiting(#wait) => #wait.await,
+        }
+    }
+}
+
 /// The `ToolSpec` of a tool named `name` with these options, for its `static`.
 pub(crate) fn tool_spec(
     runtime: &TokenStream,
@@ -163,7 +177,13 @@ impl Plan {
             block,
         } = item;
         let runtime = runtime();
-        let (tool, resources) = (binding("TOOL"), binding("resources"));
+        let tool = binding("TOOL");
+        // A `static` when no resource names a parameter: nothing to build or keep per call.
+        let resources = if self.templates.iter().all(|t| t.params.is_empty()) {
+            binding("RESOURCES")
+        } else {
+            binding("resources")
+        };
         let spec = self.spec(item);
         let resource_values = self.resource_values();
         let pin_output = tokens::pin_output(sig);
@@ -182,10 +202,16 @@ impl Plan {
                 // The body goes in a closure, so that a hit never builds (or moves) its future.
                 let read = match (shared, self.result()) {
                     (false, true) => {
-                        let read = quote!(#tool.try_read(#key, &#resources, move || #body).await);
+                        let read = await_read(
+                            &runtime,
+                            quote!(#tool.try_read(#key, &#resources, move || #body)),
+                        );
                         tokens::unshare_result(&runtime, sig, read)
                     }
-                    (false, false) => quote!(#tool.read(#key, &#resources, move || #body).await),
+                    (false, false) => await_read(
+                        &runtime,
+                        quote!(#tool.read(#key, &#resources, move || #body)),
+                    ),
                     // Named across the fleet by its path; a value that cannot cross processes
                     // is reported at the return type.
                     (true, result) => {
@@ -234,11 +260,20 @@ impl Plan {
                 }
             }
         };
+        let resources_decl = if self.templates.iter().all(|t| t.params.is_empty()) {
+            let count = resource_values.len();
+            quote! {
+                static #resources: [::std::borrow::Cow<'static, ::core::primitive::str>; #count] =
+                    [#(#resource_values),*];
+            }
+        } else {
+            quote!(let #resources = [#(#resource_values),*];)
+        };
         quote! {
             #(#attrs)*
             #vis #sig {
                 static #tool: #runtime::Tool = #runtime::Tool::new(#spec);
-                let #resources = [#(#resource_values),*];
+                #resources_decl
                 #call
             }
         }

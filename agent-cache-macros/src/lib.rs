@@ -20,7 +20,10 @@
 //!     resources: &["cart:{user_id}"], ttl_nanos: Some(60_000_000_000), .. });
 //! let resources = [Cow::Owned(format!("cart:{}", user_id))];
 //! let key = borrowed_key_part::<str>(user_id);                  // String
-//! TOOL.read(key, &resources, move || async move { body }).await  // body built on a miss only
+//! match TOOL.read(key, &resources, move || async move { body }) { // body built on a miss only
+//!     Read::Done(value) => value,                                  // a hit
+//!     Read::Waiting(wait) => wait.await,
+//! }
 //! ```
 //!
 //! An invalidator's body becomes `let signature = TOOL.signature_of(&[signature parts]);

@@ -134,6 +134,12 @@ const MAX_CYCLE_LEN: usize = 32;
 /// The recent calls a detector keeps: two turns of the longest cycle.
 const RING: usize = 2 * MAX_CYCLE_LEN;
 
+/// Buckets of [`LoopDetector::last_pushed`]: a power of two, 2^(64 - [`BUCKET_SHIFT`]).
+const PUSH_BUCKETS: usize = 256;
+
+/// Picks a signature's bucket by its top bits (the repeat counts use the low ones).
+const BUCKET_SHIFT: u32 = 56;
+
 /// How many distinct failing calls the failure counts remember; older ones are forgotten
 /// first, which bounds memory for any session length.
 const REMEMBERED_CALLS: usize = 4096;
@@ -164,11 +170,15 @@ pub struct LoopDetector {
     /// The most recent calls' signatures, each written twice (at `i` and `i + RING`, where
     /// `i` is its call number modulo [`RING`]), so the last `max_cycle_len` form one
     /// contiguous slice that the period loop reads without wrapping.
-    recent: Box<[u64; 2 * RING]>,
+    recent: [u64; 2 * RING],
     /// The tools of the most recent calls, by call number modulo [`RING`].
-    tools: Box<[&'static str; RING]>,
+    tools: [&'static str; RING],
     /// Calls recorded into `recent` so far.
     pushed: usize,
+    /// `last_pushed[b]`: the number (modulo 2^32) of the latest call whose signature falls in
+    /// bucket `b` (its top bits). A call whose bucket nobody wrote within the last
+    /// `max_cycle_len` calls is not among them: most calls need no look at the recent ones.
+    last_pushed: [u32; PUSH_BUCKETS],
     /// `matching[p]`: how many of the most recent calls equal the call `p` before them.
     matching: [u32; MAX_CYCLE_LEN + 1],
     /// Whether any of `matching` is not zero.
@@ -187,9 +197,11 @@ impl LoopDetector {
                 ..limits
             },
             calls: 0,
-            recent: Box::new([0; 2 * RING]),
-            tools: Box::new([""; RING]),
+            recent: [0; 2 * RING],
+            tools: [""; RING],
             pushed: 0,
+            // Written so long ago that no call in the window can be in its bucket.
+            last_pushed: [u32::MAX - RING as u32; PUSH_BUCKETS],
             matching: [0; MAX_CYCLE_LEN + 1],
             matching_any: false,
             repeats: RepeatCounts::default(),
@@ -209,6 +221,7 @@ impl LoopDetector {
 
     /// Records a call, before it runs, and returns the loop it completes, if any. Cache hits
     /// count: detection works on what the agent asks for, not on what executes.
+    #[inline]
     pub fn record(&mut self, tool: &'static str, signature: u64) -> Option<Detection> {
         self.record_call(tool, signature, None)
     }
@@ -234,6 +247,7 @@ impl LoopDetector {
     /// }
     /// assert!(detector.record_read("get_cart", cart, 8).is_some());
     /// ```
+    #[inline]
     pub fn record_read(
         &mut self,
         tool: &'static str,
@@ -243,6 +257,10 @@ impl LoopDetector {
         self.record_call(tool, signature, Some(version))
     }
 
+    /// The hot path of every call: the state updates, then the one branch that tells a call
+    /// which completes no loop (almost every call) from one that may; only the latter goes on
+    /// to [`conclude`](Self::conclude), out of line.
+    #[inline]
     fn record_call(
         &mut self,
         tool: &'static str,
@@ -251,7 +269,31 @@ impl LoopDetector {
     ) -> Option<Detection> {
         self.calls += 1;
         let repeats = self.repeats.increment(signature, version);
-        let cycle = self.push(signature, tool);
+        let repeated = self.push(signature, tool);
+        let limits = &self.limits;
+        if !repeated
+            && self.calls <= limits.max_execution_depth
+            && repeats <= limits.max_tool_repeats
+            // With `max_retries = 0` every call is a retry storm.
+            && self.failures.is_empty()
+            && limits.max_retries > 0
+        {
+            return None;
+        }
+        self.conclude(tool, signature, repeats, repeated)
+    }
+
+    /// The loop a call completes, if any, once [`record_call`](Self::record_call) recorded it:
+    /// depth first, then a retry storm, a repeat, and a cycle (`repeated`: the call is among
+    /// the last `max_cycle_len`, so it may complete one).
+    #[inline(never)]
+    fn conclude(
+        &self,
+        tool: &'static str,
+        signature: u64,
+        repeats: u32,
+        repeated: bool,
+    ) -> Option<Detection> {
         let limits = self.limits;
         if self.calls > limits.max_execution_depth {
             return Some(self.detection(
@@ -289,10 +331,9 @@ impl LoopDetector {
                 ),
             ));
         }
-        cycle.map(|cycle| {
-            let message = format!("Cycle detected: {}", cycle.join(" -> "));
-            self.detection(LoopKind::Cycle, tool, cycle, message)
-        })
+        let cycle = self.cycle(repeated)?;
+        let message = format!("Cycle detected: {}", cycle.join(" -> "));
+        Some(self.detection(LoopKind::Cycle, tool, cycle, message))
     }
 
     /// Records that the call with this signature failed.
@@ -320,38 +361,64 @@ impl LoopDetector {
         }
     }
 
-    /// Appends a call to the recent ones and returns the cycle it completes, if any: the
-    /// shortest period `p` (2 ≤ p ≤ max) whose last `p` calls equal the `p` before them and
-    /// are not all one call (that is a repeat, not a cycle).
-    fn push(&mut self, signature: u64, tool: &'static str) -> Option<Vec<&'static str>> {
+    /// Appends a call to the recent ones and tells whether it is among the `max_cycle_len`
+    /// before it (only then can it complete a cycle; [`cycle`](Self::cycle) finds which).
+    #[inline]
+    fn push(&mut self, signature: u64, tool: &'static str) -> bool {
         let max = self.limits.max_cycle_len;
         // The calls 1..=max back, oldest first; before `max` calls only the last `seen` are real.
         let end = self.pushed % RING + RING;
-        let seen = self.pushed.min(max);
-        let window = &self.recent[end - seen..end];
-        // Most calls repeat none of the last few: then no period matches (one vectorised scan).
-        let repeated = window.contains(&signature);
+        #[allow(clippy::cast_possible_truncation)] // numbers and buckets wrap by design
+        let (number, bucket) = (
+            self.pushed as u32,
+            &mut self.last_pushed[(signature >> BUCKET_SHIFT) as usize],
+        );
+        // A call among the last `max` wrote its bucket since: if nobody did, this is not one
+        // of them. (A bucket last written 2^32 calls ago looks recent: a needless scan.)
+        let maybe = number.wrapping_sub(*bucket) as usize <= max;
+        *bucket = number;
+        let repeated = maybe && {
+            let seen = self.pushed.min(max);
+            self.recent[end - seen..end].contains(&signature)
+        };
         if repeated {
-            for period in 1..=max {
-                let same = period <= seen && window[seen - period] == signature;
-                self.matching[period] = if same { self.matching[period] + 1 } else { 0 };
-            }
+            self.match_periods(signature, end);
         } else if self.matching_any {
             self.matching.fill(0);
         }
         self.matching_any = repeated;
-        let slot = self.pushed % RING;
+        // Written after the window is read: `end - RING` and `end` are outside it.
+        let slot = end - RING;
         self.recent[slot] = signature;
-        self.recent[slot + RING] = signature;
+        self.recent[end] = signature;
         self.tools[slot] = tool;
         self.pushed += 1;
+        repeated
+    }
+
+    /// Counts, for each period, the calls ending here that equal the call that period before
+    /// them, given the end of the window the call is pushed after.
+    #[inline(never)]
+    fn match_periods(&mut self, signature: u64, end: usize) {
+        let seen = self.pushed.min(self.limits.max_cycle_len);
+        let window = &self.recent[end - seen..end];
+        for period in 1..=self.limits.max_cycle_len {
+            let same = period <= seen && window[seen - period] == signature;
+            self.matching[period] = if same { self.matching[period] + 1 } else { 0 };
+        }
+    }
+
+    /// The cycle the last call completed, if any (`repeated`: that call is among the
+    /// `max_cycle_len` before it): the shortest period `p` (2 ≤ p ≤ max) whose last `p` calls
+    /// equal the `p` before them and are not all one call (that is a repeat, not a cycle).
+    fn cycle(&self, repeated: bool) -> Option<Vec<&'static str>> {
         if !repeated {
             return None;
         }
         // A cycle needs two distinct calls: periods within the run of identical calls ending
         // here (A, A, A, A) are repeats, not cycles.
         let identical = self.matching[1] as usize + 1;
-        let period = (2..=max)
+        let period = (2..=self.limits.max_cycle_len)
             .find(|&period| self.matching[period] as usize >= period && identical < period)?;
         Some(
             (self.pushed - period..self.pushed)
@@ -459,10 +526,13 @@ impl BoundedCounts {
         1
     }
 
+    /// Whether no call has a failure counted (the usual case: a hit need not look).
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
     fn get(&self, signature: u64) -> u32 {
-        if self.counts.is_empty() {
-            return 0;
-        }
         self.counts.get(&signature).copied().unwrap_or(0)
     }
 

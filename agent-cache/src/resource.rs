@@ -32,6 +32,7 @@ pub(crate) struct Node {
 
 impl Node {
     /// The sum of every counter an entry tagged with this resource depends on.
+    #[inline]
     pub(crate) fn version(&self) -> u64 {
         let mut version = self.below.load(Ordering::Acquire);
         let mut node = Some(self);

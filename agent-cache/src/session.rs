@@ -1,12 +1,16 @@
 //! [`AgentCacheSession`]: one agent's session, its scoped caches and its loop detection.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
+use std::mem::ManuallyDrop;
+use std::pin::{Pin, pin};
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -120,7 +124,7 @@ pub(crate) struct SessionInner {
     on_loop: OnLoop,
     pub(crate) counters: Counters,
     /// The hits of its live runs that detect loops, each counted under its run's detector
-    /// lock (see [`ActiveRun::check_read`]); a [`RunDetector`] adds its count to `counters`
+    /// lock (see `ActiveRun::check_read`); a [`RunDetector`] adds its count to `counters`
     /// when it goes.
     live_hits: Mutex<Vec<Arc<AtomicU64>>>,
 }
@@ -279,39 +283,110 @@ impl AgentCacheSession {
     /// `workflow` was dropped at that call, along with the tasks it spawned.
     pub async fn run<F: Future>(&self, workflow: F) -> Result<F::Output, AgentLoopDetected> {
         let active = Arc::new(ActiveRun::new(Arc::clone(&self.inner)));
-        let outcome = CURRENT
-            .scope(Arc::clone(&active), async {
-                tokio::select! {
-                    biased;
-                    error = active.halted() => Err(error),
-                    output = workflow => Ok(output),
-                }
-            })
-            .await;
+        let outcome = InRun::new(Arc::clone(&active), async {
+            tokio::select! {
+                biased;
+                error = active.halted() => Err(error),
+                output = workflow => Ok(output),
+            }
+        })
+        .await;
         active.finish();
         outcome
     }
 }
 
-tokio::task_local! {
-    static CURRENT: Arc<ActiveRun>;
+thread_local! {
+    /// The run whose future this thread is polling (or dropping), or null: set by [`InRun`]
+    /// around each poll. Const-initialised and without a destructor, so reading it is one
+    /// load (a tokio task-local is a `RefCell` behind a lazily registered destructor).
+    static POLLED: Cell<*const ActiveRun> = const { Cell::new(ptr::null()) };
+}
+
+/// A future that runs in a session's run: while it is polled or dropped, the tool calls it
+/// makes on its thread see the run (what `tokio::task_local!`'s `scope` does, for one
+/// pointer read on every tool call).
+pub(crate) struct InRun<F> {
+    run: Arc<ActiveRun>,
+    /// Pinned with `self`: never moved out, only dropped in place, in `drop`.
+    future: ManuallyDrop<F>,
+}
+
+impl<F> InRun<F> {
+    pub(crate) fn new(run: Arc<ActiveRun>, future: F) -> Self {
+        InRun {
+            run,
+            future: ManuallyDrop::new(future),
+        }
+    }
+}
+
+impl<F: Future> Future for InRun<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = Entered::new(&this.run);
+        // SAFETY: as above.
+        unsafe { Pin::new_unchecked(&mut *this.future) }.poll(cx)
+    }
+}
+
+impl<F> Drop for InRun<F> {
+    fn drop(&mut self) {
+        // Dropped in the run, as tokio's task-locals drop their futures: a destructor that
+        // calls a tool sees the session it ran in.
+        let _entered = Entered::new(&self.run);
+        // SAFETY: dropped once, in place, and never touched again.
+        unsafe { ManuallyDrop::drop(&mut self.future) }
+    }
+}
+
+/// Sets [`POLLED`] to a run for as long as it lives, then back to what it was (a nested
+/// run's poll restores the outer one's; a panic restores it too).
+struct Entered {
+    previous: *const ActiveRun,
+}
+
+impl Entered {
+    #[inline]
+    fn new(run: &Arc<ActiveRun>) -> Self {
+        Entered {
+            previous: POLLED.replace(Arc::as_ptr(run)),
+        }
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        POLLED.set(self.previous);
+    }
 }
 
 /// The run of the session the calling task is in, if any.
 pub(crate) fn current() -> Option<Arc<ActiveRun>> {
-    CURRENT.try_with(Arc::clone).ok()
+    with_current(|run| {
+        run.map(|run| {
+            // SAFETY: `run` points into an `Arc` that the `InRun` being polled holds.
+            unsafe {
+                Arc::increment_strong_count(run);
+                Arc::from_raw(run)
+            }
+        })
+    })
 }
 
 /// Calls `f` with the run of the session the calling task is in, if any, borrowed in place:
-/// the hit path takes no reference count. Only a pointer comes out of the task-local, so that
-/// `f` runs (and returns) outside its accessor.
+/// the hit path takes no reference count.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&ActiveRun>) -> R) -> R {
-    let run = CURRENT.try_with(Arc::as_ptr).ok();
-    // SAFETY: the task-local holds an `Arc` of the run for as long as the task is polled, and
-    // `f` is synchronous: nothing can drop the run while it holds the reference (a scope
-    // nested inside `f` would only move the `Arc` aside and back).
-    f(run.map(|run| unsafe { &*run }))
+    let run = POLLED.with(Cell::get);
+    // SAFETY: a run is set only while an `InRun` that holds an `Arc` of it is being polled or
+    // dropped on this thread, and `f` is synchronous: nothing can drop the run while `f`
+    // holds the reference (a run entered inside `f` is left before `f` goes on).
+    f(unsafe { run.as_ref() })
 }
 
 /// Spawns `future` onto the current tokio runtime in the caller's session, if any.
@@ -348,7 +423,7 @@ where
 {
     match current() {
         Some(run) => {
-            let handle = tokio::spawn(CURRENT.scope(Arc::clone(&run), future));
+            let handle = tokio::spawn(InRun::new(Arc::clone(&run), future));
             let mut spawned = run.spawned.lock();
             spawned.retain(|task| !task.is_finished());
             spawned.push(handle.abort_handle());
@@ -404,6 +479,7 @@ impl RunDetector {
         })
     }
 
+    #[inline]
     fn lock(&self) -> SpinGuard<'_, LoopDetector> {
         self.detector.lock()
     }
@@ -418,38 +494,6 @@ impl Drop for RunDetector {
         self.session
             .counters
             .add_hits(self.hits.load(Ordering::Relaxed));
-    }
-}
-
-/// A read being recorded for loop detection, under its run's detector lock.
-pub(crate) struct Recording<'a> {
-    detector: &'a mut LoopDetector,
-    hits: &'a AtomicU64,
-    tool: &'static str,
-    signature: u64,
-    /// The version of the read's resources (see [`LoopDetector::record_read`]).
-    version: u64,
-    /// Boxed: this is moved about on every call, and almost never holds one.
-    detection: Option<Box<Detection>>,
-}
-
-impl Recording<'_> {
-    /// Records the call, once the lookup knows whether it hits; counts a hit that completes
-    /// no loop (only the lock's holder writes `hits`: a plain store).
-    #[inline]
-    pub(crate) fn record(&mut self, hit: bool) {
-        // Matched, not assigned: the common `None` copies no `Detection`.
-        match self
-            .detector
-            .record_read(self.tool, self.signature, self.version)
-        {
-            None if hit => {
-                let hits = self.hits.load(Ordering::Relaxed);
-                self.hits.store(hits + 1, Ordering::Relaxed);
-            }
-            None => {}
-            Some(detection) => self.detection = Some(Box::new(detection)),
-        }
     }
 }
 
@@ -481,79 +525,77 @@ impl ActiveRun {
     }
 
     /// Whether this run detects loops: if not, calls need no signature.
+    #[inline]
     pub(crate) fn detects(&self) -> bool {
         self.session.detection
     }
 
-    /// Records a read and looks it up, decides what happens to it and counts it: `Some` of
-    /// what the lookup found (a hit returns it, a miss loads), or `None` when the run halts.
-    /// `signature` is `None` when the run does not detect loops; `version` is the version of
-    /// the read's resources (see [`LoopDetector::record_read`]). `lookup` finds the read's
-    /// value, calling [`Recording::record`] (when given one) as it does.
+    /// Records a read the lookup found (`hit`) or not, decides what happens to it and counts
+    /// it: `true` when it goes on (a hit returns its value, a miss loads), `false` when the
+    /// run halts. `signature` is `None` when the run does not detect loops; `version` is the
+    /// version of the read's resources (see [`LoopDetector::record_read`]).
     ///
-    /// The hit path: when the run detects loops, the lookup runs under the detector's lock,
-    /// which recording the call takes anyway, so that the two overlap and the hit is counted
-    /// with a plain store.
+    /// The hit path: one lock of the detector, which counts the hit with a plain store.
     #[inline]
-    pub(crate) fn check_read<T>(
+    pub(crate) fn check_read(
         &self,
         tool: &'static str,
         signature: Option<u64>,
         version: u64,
-        lookup: impl FnOnce(Option<&mut Recording<'_>>) -> Option<T>,
-    ) -> Option<Option<T>> {
+        hit: bool,
+    ) -> bool {
         if self.halted.get().is_some() {
             count(Some(self), Event::Halted);
-            return None;
+            return false;
         }
         let Some(signature) = signature else {
-            let hit = lookup(None);
-            count(
-                Some(self),
-                if hit.is_some() {
-                    Event::Hit
-                } else {
-                    Event::Miss
-                },
-            );
-            return Some(hit);
+            count(Some(self), if hit { Event::Hit } else { Event::Miss });
+            return true;
         };
-        let (hit, detection) = {
-            let mut detector = self.detector.lock();
-            let mut recording = Recording {
-                detector: &mut detector,
-                hits: &self.detector.hits,
-                tool,
-                signature,
-                version,
-                detection: None,
-            };
-            let hit = lookup(Some(&mut recording));
-            (hit, recording.detection)
-        };
-        let Some(detection) = detection else {
-            if hit.is_none() {
-                count(Some(self), Event::Miss);
+        let mut detector = self.detector.lock();
+        // Matched in place: the usual `None` moves no `Detection` about.
+        match detector.record_read(tool, signature, version) {
+            None => {
+                if hit {
+                    // Only the lock's holder writes it: a plain store.
+                    let hits = &self.detector.hits;
+                    hits.store(hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
+                drop(detector);
+                if !hit {
+                    count(Some(self), Event::Miss);
+                }
+                true
             }
-            return Some(hit);
-        };
-        match self.on_detection(tool, *detection) {
+            Some(detection) => {
+                drop(detector);
+                self.read_detected(tool, detection, hit)
+            }
+        }
+    }
+
+    /// What a detected loop does to the read that completed it: [`check_read`]'s answer.
+    ///
+    /// [`check_read`]: Self::check_read
+    #[cold]
+    fn read_detected(&self, tool: &'static str, detection: Detection, hit: bool) -> bool {
+        match self.on_detection(tool, detection) {
             // A read with a cached value returns it instead of running the tool.
-            Verdict::Proceed | Verdict::ShortCircuit(_) if hit.is_some() => {
+            Verdict::Proceed | Verdict::ShortCircuit(_) if hit => {
                 count(Some(self), Event::Hit);
-                Some(hit)
+                true
             }
             Verdict::Proceed => {
                 count(Some(self), Event::Miss);
-                Some(hit)
+                true
             }
             // Nothing cached to return instead: halt as `Raise` does.
             Verdict::ShortCircuit(detection) => {
                 self.halt(detection);
                 count(Some(self), Event::Halted);
-                None
+                false
             }
-            Verdict::Halt => None,
+            Verdict::Halt => false,
         }
     }
 
@@ -727,8 +769,7 @@ impl ServedSession {
             spawned: Mutex::new(Vec::new()),
             noted: Some(Mutex::new(Vec::new())),
         });
-        let outcome = CURRENT
-            .scope(Arc::clone(&active), async {
+        let outcome = InRun::new(Arc::clone(&active), async {
                 tokio::select! {
                     biased;
                     error = active.halted() => Served::Halted(error),

@@ -8,7 +8,6 @@ use std::future::{Future, pending};
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cache_core::__private::{
@@ -21,7 +20,7 @@ use crate::detector::CallHasher;
 use crate::fleet;
 use crate::metrics::Event;
 use crate::resource::{Node, ResourceRegistry};
-use crate::session::{self, ActiveRun, Recording, Verdict, count};
+use crate::session::{self, ActiveRun, Verdict, count};
 
 /// Resources invalidated by global-scope invalidators.
 static GLOBAL_RESOURCES: LazyLock<ResourceRegistry> = LazyLock::new(ResourceRegistry::default);
@@ -86,6 +85,7 @@ enum Nodes {
 }
 
 impl Nodes {
+    #[inline]
     fn version(&self) -> u64 {
         let nodes: &[Arc<Node>] = match self {
             Nodes::Static(nodes) => nodes,
@@ -105,29 +105,24 @@ impl Nodes {
     }
 }
 
-/// A read tool call's future, from [`Tool::read`] and [`Tool::try_read`]: its value when the
-/// lookup found it, which a hit returns without building or boxing a future; otherwise what
-/// it waits for (a load), boxed.
+/// A read tool call, from [`Tool::read`] and [`Tool::try_read`]: its value when the lookup
+/// found it, which a hit returns without building or boxing a future; otherwise what it waits
+/// for (a load), boxed. The expansion matches it and awaits only `Waiting`.
 #[must_use = "a read returns its value only when awaited"]
 pub enum Read<T, W> {
-    /// A hit: the value, until polled.
-    Done(Option<T>),
+    /// A hit: the value.
+    Done(T),
     /// A miss: the load (or a halted run, which never completes).
     Waiting(Pin<Box<W>>),
 }
 
-// Never pinned through: `Done` moves its value out, `Waiting` is pinned in its box.
-impl<T, W> Unpin for Read<T, W> {}
-
-impl<T, W: Future<Output = T>> Future for Read<T, W> {
-    type Output = T;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match self.get_mut() {
-            Read::Done(value) => {
-                Poll::Ready(value.take().expect("a read polled after it completed"))
-            }
-            Read::Waiting(wait) => wait.as_mut().poll(cx),
+impl<T, W: Future<Output = T>> Read<T, W> {
+    /// Its value, waiting for it on a miss.
+    #[cfg(feature = "rmcp")]
+    pub(crate) async fn value(self) -> T {
+        match self {
+            Read::Done(value) => value,
+            Read::Waiting(wait) => wait.await,
         }
     }
 }
@@ -188,6 +183,7 @@ impl Tool {
     }
 
     /// Identifies calls of this tool with these arguments, for loop detection.
+    #[inline]
     fn signature<A: Hash + ?Sized>(&'static self, arguments: &A) -> u64 {
         let mut hasher = CallHasher::default();
         std::ptr::from_ref(self).hash(&mut hasher);
@@ -210,7 +206,7 @@ impl Tool {
         F: Future<Output = V>,
     {
         match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
-            Lookup::Hit(value) => Read::Done(Some(value)),
+            Lookup::Hit(value) => Read::Done(value),
             lookup => Read::Waiting(Box::pin(async move {
                 let load = |_: &K| async { Ok::<_, Arc<Infallible>>(body().await) };
                 match self.wait(lookup, load, |_| true).await {
@@ -261,7 +257,7 @@ impl Tool {
         F: Future<Output = Result<V, E>>,
     {
         match session::with_current(|run| self.lookup::<K, V>(run, key, resources)) {
-            Lookup::Hit(value) => Read::Done(Some(Ok(value))),
+            Lookup::Hit(value) => Read::Done(Ok(value)),
             lookup => Read::Waiting(Box::pin(self.wait(
                 lookup,
                 |_| async { body().await.map_err(Arc::new) },
@@ -408,9 +404,8 @@ impl Tool {
     /// Everything a read does before it may have to wait: the lookup, and loop detection.
     /// Synchronous, so the session is borrowed rather than counted.
     ///
-    /// The lookup comes first, and records the call for loop detection from inside (so that
-    /// the two overlap and the hit is counted under the lock recording takes anyway); what a
-    /// halted run or a detected loop makes of the call does not depend on the order.
+    /// The lookup comes first, then the call is recorded for loop detection; what a halted run
+    /// or a detected loop makes of the call does not depend on the order.
     #[inline]
     fn lookup<K, V>(
         &'static self,
@@ -422,10 +417,6 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        // Hashed only for a run that detects loops: nothing else reads it.
-        let signature = run
-            .filter(|run| run.detects())
-            .map(|_| self.signature(&key));
         let Some(cache) = self.cache::<K, V>(run) else {
             // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
@@ -436,21 +427,19 @@ impl Tool {
         let version = nodes.version();
         let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
-        let lookup = |recording: Option<&mut Recording<'_>>| {
-            get_uncounted_then(&cache, &key, |tagged| {
-                if let Some(recording) = recording {
-                    recording.record(tagged.is_some());
+        let hit = get_uncounted_then(&cache, &key, |tagged| {
+            tagged.map(|tagged| tagged.value.clone())
+        });
+        let signature = match run {
+            Some(run) => {
+                // Hashed only for a run that detects loops: nothing else reads it.
+                let signature = run.detects().then(|| self.signature(&key.0));
+                if !run.check_read(self.spec.name, signature, version, hit.is_some()) {
+                    return Lookup::Halt;
                 }
-                tagged.map(|tagged| tagged.value.clone())
-            })
-        };
-        let hit = match run {
-            Some(run) => match run.check_read(self.spec.name, signature, version, lookup) {
-                Some(hit) => hit,
-                None => return Lookup::Halt,
-            },
+                signature
+            }
             None => {
-                let hit = lookup(None);
                 count(
                     None,
                     if hit.is_some() {
@@ -459,7 +448,7 @@ impl Tool {
                         Event::Miss
                     },
                 );
-                hit
+                None
             }
         };
         if let Some(hit) = hit {
@@ -581,6 +570,7 @@ impl Tool {
 
     /// The resource nodes a read's version is taken from: the global ones, and for a
     /// session-scoped tool the session's too.
+    #[inline]
     fn nodes(&'static self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Nodes {
         let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
         if self.spec.scope == Scope::Global && !self.spec.parameterised {
@@ -596,6 +586,7 @@ impl Tool {
 
     /// The cache this call reads: the tool's global one, or the session's; `None` for a
     /// session-scoped tool outside a session.
+    #[inline]
     fn cache<K, V>(&'static self, run: Option<&ActiveRun>) -> Option<CacheRef<K, V>>
     where
         K: KeyPart,

@@ -171,6 +171,7 @@ where
         .read_with((call.partition, arguments), resources, body, |uncached| {
             uncached.failure
         })
+        .value()
         .await;
     loaded.map_err(|shared| match Arc::try_unwrap(shared) {
         Ok(uncached) => uncached.result,
