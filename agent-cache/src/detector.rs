@@ -79,7 +79,10 @@ pub fn signature<A: Hash + ?Sized>(tool: &str, arguments: &A) -> u64 {
 
 /// Hashes calls into signatures, several times faster than SipHash for the few words a call
 /// usually is. Signatures only steer loop detection, so resistance to crafted collisions (what
-/// SipHash buys) is not needed; a good spread is, which the final mix provides.
+/// SipHash buys) is not needed; a good spread of the bits the detector's tables index by is:
+/// each word's multiply carries every bit below it into the high half of the product, and the
+/// rotation brings that half down to bits 0 to 30, where [`SLOT_BITS`] and [`BUCKET_SHIFT`]
+/// pick them (no finaliser: a bijection would not make two calls any less likely to collide).
 #[derive(Default)]
 pub(crate) struct CallHasher(u64);
 
@@ -118,13 +121,7 @@ impl Hasher for CallHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        // murmur3's finaliser: every input bit reaches every output bit.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-        h ^ (h >> 33)
+        self.0
     }
 }
 
@@ -134,11 +131,11 @@ const MAX_CYCLE_LEN: usize = 32;
 /// The recent calls a detector keeps: two turns of the longest cycle.
 const RING: usize = 2 * MAX_CYCLE_LEN;
 
-/// Buckets of [`LoopDetector::last_pushed`]: a power of two, 2^(64 - [`BUCKET_SHIFT`]).
+/// Buckets of [`LoopDetector::last_pushed`]: a power of two.
 const PUSH_BUCKETS: usize = 256;
 
-/// Picks a signature's bucket by its top bits (the repeat counts use the low ones).
-const BUCKET_SHIFT: u32 = 56;
+/// Picks a signature's bucket by bits 16 to 23 (the repeat counts use the lowest ones).
+const BUCKET_SHIFT: u32 = 16;
 
 /// How many distinct failing calls the failure counts remember; older ones are forgotten
 /// first, which bounds memory for any session length.
@@ -371,7 +368,7 @@ impl LoopDetector {
         #[allow(clippy::cast_possible_truncation)] // numbers and buckets wrap by design
         let (number, bucket) = (
             self.pushed as u32,
-            &mut self.last_pushed[(signature >> BUCKET_SHIFT) as usize],
+            &mut self.last_pushed[(signature >> BUCKET_SHIFT) as usize & (PUSH_BUCKETS - 1)],
         );
         // A call among the last `max` wrote its bucket since: if nobody did, this is not one
         // of them. (A bucket last written 2^32 calls ago looks recent: a needless scan.)
@@ -428,8 +425,11 @@ impl LoopDetector {
     }
 }
 
-/// Slots of the repeat counts: a power of two.
-const REPEAT_SLOTS: usize = 4096;
+/// Bits of a signature that pick its repeat count's slot: the lowest.
+const SLOT_BITS: u32 = 12;
+
+/// Slots of the repeat counts.
+const REPEAT_SLOTS: usize = 1 << SLOT_BITS;
 
 /// How often each recent call was made, in a direct-mapped table of [`REPEAT_SLOTS`] slots
 /// (64 KiB, allocated on a session's first call): a call's slot is picked by its signature,
@@ -438,7 +438,7 @@ const REPEAT_SLOTS: usize = 4096;
 /// every call costs a few instructions whatever the session's length.
 #[derive(Debug, Default)]
 struct RepeatCounts {
-    slots: Option<Box<[RepeatSlot]>>,
+    slots: Option<Box<[RepeatSlot; REPEAT_SLOTS]>>,
 }
 
 /// One call's count, and the version of what it read when last made (the low 32 bits: a
@@ -456,9 +456,12 @@ impl RepeatCounts {
     /// moved since the previous call: then the call is progress and the count stays.
     #[inline]
     fn increment(&mut self, signature: u64, version: Option<u64>) -> u32 {
-        let slots = self
-            .slots
-            .get_or_insert_with(|| vec![RepeatSlot::default(); REPEAT_SLOTS].into_boxed_slice());
+        let slots = self.slots.get_or_insert_with(|| {
+            let slots = vec![RepeatSlot::default(); REPEAT_SLOTS].into_boxed_slice();
+            slots
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("{REPEAT_SLOTS} slots"))
+        });
         #[allow(clippy::cast_possible_truncation)] // the low bits pick the slot
         let slot = &mut slots[signature as usize & (REPEAT_SLOTS - 1)];
         #[allow(clippy::cast_possible_truncation)] // see `RepeatSlot::version`
@@ -487,13 +490,15 @@ struct BoundedCounts {
     order: VecDeque<u64>,
 }
 
-/// Signatures are already hashes: a map keyed by them need not hash them again.
+/// Signatures are already hashes: a map keyed by them needs one multiply, not a hash.
 #[derive(Default)]
 struct SignatureHasher(u64);
 
 impl Hasher for SignatureHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // A signature's low bits are well spread, its high ones less (see `CallHasher`): the
+        // multiply carries the low ones up to the bits the map takes its tags from.
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     fn write(&mut self, bytes: &[u8]) {

@@ -42,6 +42,13 @@ impl Node {
         }
         version
     }
+
+    /// The counters [`version`](Self::version) sums, for a node that lives for good.
+    pub(crate) fn counters(node: &'static Node) -> impl Iterator<Item = &'static AtomicU64> {
+        std::iter::once(&node.below).chain(
+            std::iter::successors(Some(node), |node| node.parent.as_deref()).map(|node| &node.own),
+        )
+    }
 }
 
 /// The resource nodes of one scope: the process (global) or one session run.
@@ -104,6 +111,11 @@ impl ResourceRegistry {
     /// Invalidates every resource at once (a fleet flush): O(1).
     pub(crate) fn flush(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The counter of [`epoch`](Self::epoch), for a version summed from flattened counters.
+    pub(crate) fn epoch_counter(&self) -> &AtomicU64 {
+        &self.epoch
     }
 
     /// Part of every version: moved by [`flush`](Self::flush).

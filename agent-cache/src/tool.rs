@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::future::{Future, pending};
 use std::hash::{Hash, Hasher};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
@@ -64,7 +65,9 @@ pub struct Tool {
     shared: CacheSlot,
     /// For a global tool whose resources name no parameter: their nodes, resolved once and
     /// kept for good, so its entries need not hold them.
-    static_nodes: OnceLock<Box<[Arc<Node>]>>,
+    static_nodes: OnceLock<StaticNodes>,
+    /// Whether it is such a tool: global, and no resource names a parameter.
+    static_global: bool,
 }
 
 /// A cached value with the resource nodes its version was taken from, which keeps them (and
@@ -76,21 +79,59 @@ struct Tagged<V> {
     _nodes: Option<Arc<Vec<Arc<Node>>>>,
 }
 
+/// The resource nodes of a global tool whose resources name no parameter, held for good, and
+/// the counters their version sums (the registry's epoch first), flattened: a hit loads them
+/// and adds them up, nothing else.
+struct StaticNodes {
+    _nodes: Box<[Arc<Node>]>,
+    counters: Box<[&'static AtomicU64]>,
+}
+
+impl StaticNodes {
+    fn resolve(resources: &[Cow<'_, str>]) -> Self {
+        let registry: &'static ResourceRegistry = &GLOBAL_RESOURCES;
+        let nodes: Box<[Arc<Node>]> = resources.iter().map(|r| registry.resolve(r)).collect();
+        // Each node leaks one count: the tool holds its nodes for good anyway (its `static`
+        // is never dropped), and so its counters live as long as the program.
+        let counters = std::iter::once(registry.epoch_counter())
+            .chain(
+                nodes
+                    .iter()
+                    .flat_map(|node| Node::counters(Box::leak(Box::new(Arc::clone(node))))),
+            )
+            .collect();
+        StaticNodes {
+            _nodes: nodes,
+            counters,
+        }
+    }
+
+    /// The version of a read now: what [`Nodes::version`] would sum.
+    #[inline]
+    fn version(&self) -> u64 {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Acquire);
+        match &*self.counters {
+            // One resource with no parent, the usual case: no loop to set up.
+            [epoch, below, own] => load(epoch)
+                .wrapping_add(load(below))
+                .wrapping_add(load(own)),
+            counters => counters
+                .iter()
+                .fold(0, |sum, counter| sum.wrapping_add(load(counter))),
+        }
+    }
+}
+
 /// The resource nodes one call's version is taken from.
 enum Nodes {
-    /// Held by the tool for good.
-    Static(&'static [Arc<Node>]),
+    /// Held by the tool for good (its [`StaticNodes`]).
+    Static,
     /// Resolved for this call; entries hold them.
     Resolved(Arc<Vec<Arc<Node>>>),
 }
 
 impl Nodes {
-    #[inline]
-    fn version(&self) -> u64 {
-        let nodes: &[Arc<Node>] = match self {
-            Nodes::Static(nodes) => nodes,
-            Nodes::Resolved(nodes) => nodes,
-        };
+    fn version(nodes: &[Arc<Node>]) -> u64 {
         nodes
             .iter()
             .map(|node| node.version())
@@ -99,7 +140,7 @@ impl Nodes {
 
     fn keep_alive(self) -> Option<Arc<Vec<Arc<Node>>>> {
         match self {
-            Nodes::Static(_) => None,
+            Nodes::Static => None,
             Nodes::Resolved(nodes) => Some(nodes),
         }
     }
@@ -169,6 +210,7 @@ impl Tool {
     /// A tool's runtime, for a `static`.
     pub const fn new(spec: ToolSpec) -> Self {
         Tool {
+            static_global: matches!(spec.scope, Scope::Global) && !spec.parameterised,
             spec,
             global: CacheSlot::new(),
             shared: CacheSlot::new(),
@@ -417,14 +459,12 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        let Some(cache) = self.cache::<K, V>(run) else {
+        // Resolved before the call is recorded: a repeat whose version moved is progress.
+        let Some((cache, nodes, version)) = self.place::<K, V>(run, resources) else {
             // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
             return Lookup::Uncached(key);
         };
-        // Resolved before the call is recorded: a repeat whose version moved is progress.
-        let nodes = self.nodes(run, resources);
-        let version = nodes.version();
         let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
         let hit = get_uncounted_then(&cache, &key, |tagged| {
@@ -568,42 +608,53 @@ impl Tool {
         }
     }
 
-    /// The resource nodes a read's version is taken from: the global ones, and for a
-    /// session-scoped tool the session's too.
+    /// Where a read looks, the resource nodes its version is taken from, and that version:
+    /// the tool's global cache, or for a session-scoped tool the session's (`None` outside a
+    /// session), and the global nodes, with the session's for a session-scoped tool. A global
+    /// tool whose resources name no parameter (the usual kind) has both ready after its first
+    /// call.
     #[inline]
-    fn nodes(&'static self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Nodes {
-        let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
-        if self.spec.scope == Scope::Global && !self.spec.parameterised {
-            return Nodes::Static(self.static_nodes.get_or_init(|| global.collect()));
-        }
-        Nodes::Resolved(Arc::new(match (self.spec.scope, run) {
-            (Scope::Session, Some(run)) => global
-                .chain(resources.iter().map(|r| run.resources.resolve(r)))
-                .collect(),
-            _ => global.collect(),
-        }))
-    }
-
-    /// The cache this call reads: the tool's global one, or the session's; `None` for a
-    /// session-scoped tool outside a session.
-    #[inline]
-    fn cache<K, V>(&'static self, run: Option<&ActiveRun>) -> Option<CacheRef<K, V>>
+    fn place<K, V>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        resources: &[Cow<'_, str>],
+    ) -> Option<(CacheRef<K, V>, Nodes, u64)>
     where
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        let run = match (self.spec.scope, run) {
-            (Scope::Global, _) => {
-                return Some(CacheRef::Global(self.global.get_or_init(|| self.build())));
-            }
+        if self.static_global {
+            let nodes = self
+                .static_nodes
+                .get_or_init(|| StaticNodes::resolve(resources));
+            return Some((self.global_cache(), Nodes::Static, nodes.version()));
+        }
+        let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
+        let (cache, nodes): (_, Vec<Arc<Node>>) = match (self.spec.scope, run) {
+            (Scope::Global, _) => (self.global_cache(), global.collect()),
             (Scope::Session, None) => return None,
-            (Scope::Session, Some(run)) => run,
+            (Scope::Session, Some(run)) => {
+                let mut caches = run.caches.lock();
+                let cache = caches
+                    .entry(std::ptr::from_ref(self) as usize)
+                    .or_insert_with(|| Box::new(self.build::<K, V>()));
+                let cache = CacheRef::Session(typed::<K, V>(&**cache).clone());
+                drop(caches);
+                let session = resources.iter().map(|r| run.resources.resolve(r));
+                (cache, global.chain(session).collect())
+            }
         };
-        let mut caches = run.caches.lock();
-        let cache = caches
-            .entry(std::ptr::from_ref(self) as usize)
-            .or_insert_with(|| Box::new(self.build::<K, V>()));
-        Some(CacheRef::Session(typed::<K, V>(&**cache).clone()))
+        let version = Nodes::version(&nodes);
+        Some((cache, Nodes::Resolved(Arc::new(nodes)), version))
+    }
+
+    #[inline]
+    fn global_cache<K, V>(&'static self) -> CacheRef<K, V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
+        CacheRef::Global(self.global.get_or_init(|| self.build()))
     }
 
     fn build<K, V>(&self) -> ToolCache<K, V>

@@ -333,6 +333,201 @@ fn detector_memory_and_cost_per_call_stay_bounded_over_a_million_distinct_calls(
     assert_eq!(cycle.cycle, ["ping", "pong"]);
 }
 
+/// The detector's rules written plainly, with none of its shortcuts (no ring, no period
+/// counters, no bucket filter, no hot path): what every call of the real one must decide.
+/// Exact for signatures whose low 12 bits differ (the real repeat counts are a direct-mapped
+/// table of 4,096 slots, picked by those bits) and fewer than 4,096 failing calls.
+struct ModelDetector {
+    limits: LoopLimits,
+    calls: Vec<(&'static str, u64)>,
+    /// Per signature: its count, and the low 32 bits of the version of its last read.
+    repeats: HashMap<u64, (u32, u32)>,
+    failures: HashMap<u64, u32>,
+}
+
+impl ModelDetector {
+    fn new(limits: LoopLimits) -> Self {
+        ModelDetector {
+            limits: LoopLimits {
+                max_cycle_len: limits.max_cycle_len.clamp(2, 32),
+                ..limits
+            },
+            calls: Vec::new(),
+            repeats: HashMap::new(),
+            failures: HashMap::new(),
+        }
+    }
+
+    fn record(
+        &mut self,
+        tool: &'static str,
+        signature: u64,
+        version: Option<u64>,
+    ) -> Option<(LoopKind, &'static str, Vec<&'static str>, String)> {
+        let limits = self.limits;
+        self.calls.push((tool, signature));
+        let version = version.map(|version| version as u32);
+        let repeats = match self.repeats.get_mut(&signature) {
+            // A read whose version moved is progress: its count stays.
+            Some((count, last)) if version.is_some_and(|version| version != *last) => {
+                *last = version.unwrap();
+                *count
+            }
+            Some((count, _)) => {
+                *count = count.saturating_add(1);
+                *count
+            }
+            None => {
+                self.repeats.insert(signature, (1, version.unwrap_or(0)));
+                1
+            }
+        };
+        let n = self.calls.len();
+        if n as u64 > limits.max_execution_depth {
+            let message = format!(
+                "Execution depth exceeded: {tool} is tool call {n} (max_execution_depth = {})",
+                limits.max_execution_depth
+            );
+            return Some((LoopKind::Depth, tool, Vec::new(), message));
+        }
+        let failures = self.failures.get(&signature).copied().unwrap_or(0);
+        if failures >= limits.max_retries {
+            let message = format!(
+                "Retry storm detected: {tool} failed {failures} times in a row with the same \
+                 arguments (max_retries = {})",
+                limits.max_retries
+            );
+            return Some((LoopKind::RetryStorm, tool, Vec::new(), message));
+        }
+        if repeats > limits.max_tool_repeats {
+            let message = format!(
+                "Repeated call detected: {tool} called {repeats} times with the same arguments \
+                 (max_tool_repeats = {})",
+                limits.max_tool_repeats
+            );
+            return Some((LoopKind::Repeat, tool, Vec::new(), message));
+        }
+        // A cycle: the shortest period p whose last p calls equal the p before them, unless
+        // the run of identical calls ending here is p long or more (that is a repeat).
+        let sig = |back: usize| self.calls[n - 1 - back].1;
+        let identical = 1
+            + (1..n)
+                .take_while(|&back| sig(back) == sig(back - 1))
+                .count();
+        let period = (2..=limits.max_cycle_len).find(|&period| {
+            2 * period <= n
+                && (0..period).all(|back| sig(back) == sig(back + period))
+                && identical < period
+        })?;
+        let cycle: Vec<&'static str> = self.calls[n - period..].iter().map(|c| c.0).collect();
+        let message = format!("Cycle detected: {}", cycle.join(" -> "));
+        Some((LoopKind::Cycle, tool, cycle, message))
+    }
+}
+
+/// splitmix64, for reproducible random sequences.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn detector_decides_every_call_as_the_plain_model_of_its_rules_over_random_sequences() {
+    const TOOLS: [&str; 6] = ["read", "list", "search", "check", "update", "fetch"];
+    let mut state = 0x1007_DE7E_C7;
+    let mut detections = HashMap::<LoopKind, usize>::new();
+    for case in 0..150 {
+        let limits = limits(|l| {
+            l.max_tool_repeats = (next(&mut state) % 9) as u32;
+            l.max_execution_depth = match next(&mut state) % 3 {
+                0 => 20 + next(&mut state) % 400,
+                _ => u64::MAX,
+            };
+            l.max_retries = (next(&mut state) % 5) as u32; // 0 included: every call is a storm
+            l.max_cycle_len = 1 + (next(&mut state) % 34) as usize; // clamped to 2..=32
+        });
+        let mut detector = LoopDetector::new(limits);
+        let mut model = ModelDetector::new(limits);
+        // Distinct low 12 bits (their repeat slots), every other bit from one of a few values:
+        // calls often agree on whatever bits the detector picks its buckets by, unequal.
+        let distinct = 2 + (next(&mut state) % 40) as usize;
+        let highs: Vec<u64> = (0..1 + next(&mut state) % 4)
+            .map(|_| next(&mut state) & !0xFFF)
+            .collect();
+        let calls: Vec<(&'static str, u64)> = (0..distinct)
+            .map(|i| {
+                let high = highs[(next(&mut state) % highs.len() as u64) as usize];
+                (TOOLS[i % TOOLS.len()], high | i as u64)
+            })
+            .collect();
+        let mut plan = Vec::new();
+        for step in 0..1_500 {
+            if plan.is_empty() {
+                // One call, or a pattern of up to 12 calls two or three times over.
+                let len = if next(&mut state) % 3 == 0 {
+                    1
+                } else {
+                    1 + next(&mut state) % 12
+                };
+                let pattern: Vec<usize> = (0..len)
+                    .map(|_| (next(&mut state) as usize) % distinct)
+                    .collect();
+                for _ in 0..1 + next(&mut state) % 3 {
+                    plan.extend(pattern.iter().rev());
+                }
+            }
+            let (tool, signature) = calls[plan.pop().unwrap()];
+            let found = match next(&mut state) % 10 {
+                0 => {
+                    detector.record_failure(signature);
+                    *model.failures.entry(signature).or_insert(0) += 1;
+                    continue;
+                }
+                1 => {
+                    detector.record_success(signature);
+                    model.failures.remove(&signature);
+                    continue;
+                }
+                2..=4 => (
+                    detector.record(tool, signature),
+                    model.record(tool, signature, None),
+                ),
+                _ => {
+                    let version = next(&mut state) % 3;
+                    (
+                        detector.record_read(tool, signature, version),
+                        model.record(tool, signature, Some(version)),
+                    )
+                }
+            };
+            let (real, expected) = found;
+            let real = real.map(|d| (d.kind, d.tool, d.cycle, d.message));
+            assert_eq!(
+                real, expected,
+                "case {case}, step {step}, limits {limits:?}"
+            );
+            if let Some((kind, ..)) = real {
+                *detections.entry(kind).or_default() += 1;
+            }
+        }
+    }
+    // The sequences reach every rule, so agreeing is not agreeing on `None` alone.
+    for kind in [
+        LoopKind::Repeat,
+        LoopKind::Depth,
+        LoopKind::Cycle,
+        LoopKind::RetryStorm,
+    ] {
+        assert!(
+            detections.get(&kind).copied().unwrap_or(0) > 50,
+            "{detections:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // OnLoop through sessions and the attributes
 // ---------------------------------------------------------------------------------------------
