@@ -346,12 +346,10 @@ struct ModelDetector {
 }
 
 impl ModelDetector {
-    fn new(limits: LoopLimits) -> Self {
+    fn new(mut limits: LoopLimits) -> Self {
+        limits.max_cycle_len = limits.max_cycle_len.clamp(2, 32);
         ModelDetector {
-            limits: LoopLimits {
-                max_cycle_len: limits.max_cycle_len.clamp(2, 32),
-                ..limits
-            },
+            limits,
             calls: Vec::new(),
             repeats: HashMap::new(),
             failures: HashMap::new(),
@@ -463,7 +461,7 @@ fn detector_decides_every_call_as_the_plain_model_of_its_rules_over_random_seque
                 (TOOLS[i % TOOLS.len()], high | i as u64)
             })
             .collect();
-        let mut plan = Vec::new();
+        let mut plan: Vec<usize> = Vec::new();
         for step in 0..1_500 {
             if plan.is_empty() {
                 // One call, or a pattern of up to 12 calls two or three times over.
