@@ -170,8 +170,6 @@ pub struct LoopDetector {
     recent: [u64; 2 * RING],
     /// The tools of the most recent calls, by call number modulo [`RING`].
     tools: [&'static str; RING],
-    /// Calls recorded into `recent` so far.
-    pushed: usize,
     /// `last_pushed[b]`: the number (modulo 2^32) of the latest call whose signature falls in
     /// bucket `b` (its top bits). A call whose bucket nobody wrote within the last
     /// `max_cycle_len` calls is not among them: most calls need no look at the recent ones.
@@ -196,13 +194,12 @@ impl LoopDetector {
             calls: 0,
             recent: [0; 2 * RING],
             tools: [""; RING],
-            pushed: 0,
             // Written so long ago that no call in the window can be in its bucket.
             last_pushed: [u32::MAX - RING as u32; PUSH_BUCKETS],
             matching: [0; MAX_CYCLE_LEN + 1],
             matching_any: false,
             repeats: RepeatCounts::default(),
-            failures: BoundedCounts::default(),
+            failures: BoundedCounts::new(limits.max_retries == 0),
         }
     }
 
@@ -256,24 +253,24 @@ impl LoopDetector {
 
     /// The hot path of every call: the state updates, then the one branch that tells a call
     /// which completes no loop (almost every call) from one that may; only the latter goes on
-    /// to [`conclude`](Self::conclude), out of line.
-    #[inline]
+    /// to [`conclude`](Self::conclude), out of line. Always inlined (with what it calls): a
+    /// few dozen instructions, which a call and its register saves would add a fifth to.
+    #[inline(always)]
     fn record_call(
         &mut self,
         tool: &'static str,
         signature: u64,
         version: Option<u64>,
     ) -> Option<Detection> {
+        let number = self.calls;
         self.calls += 1;
         let repeats = self.repeats.increment(signature, version);
-        let repeated = self.push(signature, tool);
+        let repeated = self.push(number, signature, tool);
         let limits = &self.limits;
         if !repeated
             && self.calls <= limits.max_execution_depth
             && repeats <= limits.max_tool_repeats
-            // With `max_retries = 0` every call is a retry storm.
-            && self.failures.is_empty()
-            && limits.max_retries > 0
+            && !self.failures.storms_possible()
         {
             return None;
         }
@@ -358,28 +355,29 @@ impl LoopDetector {
         }
     }
 
-    /// Appends a call to the recent ones and tells whether it is among the `max_cycle_len`
-    /// before it (only then can it complete a cycle; [`cycle`](Self::cycle) finds which).
-    #[inline]
-    fn push(&mut self, signature: u64, tool: &'static str) -> bool {
+    /// Appends call number `number` (counted from 0) to the recent ones and tells whether it
+    /// is among the `max_cycle_len` before it (only then can it complete a cycle;
+    /// [`cycle`](Self::cycle) finds which).
+    #[inline(always)]
+    fn push(&mut self, number: u64, signature: u64, tool: &'static str) -> bool {
         let max = self.limits.max_cycle_len;
         // The calls 1..=max back, oldest first; before `max` calls only the last `seen` are real.
-        let end = self.pushed % RING + RING;
         #[allow(clippy::cast_possible_truncation)] // numbers and buckets wrap by design
-        let (number, bucket) = (
-            self.pushed as u32,
+        let (end, short, bucket) = (
+            number as usize % RING + RING,
+            number as u32,
             &mut self.last_pushed[(signature >> BUCKET_SHIFT) as usize & (PUSH_BUCKETS - 1)],
         );
         // A call among the last `max` wrote its bucket since: if nobody did, this is not one
         // of them. (A bucket last written 2^32 calls ago looks recent: a needless scan.)
-        let maybe = number.wrapping_sub(*bucket) as usize <= max;
-        *bucket = number;
+        let maybe = short.wrapping_sub(*bucket) as usize <= max;
+        *bucket = short;
         let repeated = maybe && {
-            let seen = self.pushed.min(max);
+            let seen = Self::seen(number, max);
             self.recent[end - seen..end].contains(&signature)
         };
         if repeated {
-            self.match_periods(signature, end);
+            self.match_periods(number, signature, end);
         } else if self.matching_any {
             self.matching.fill(0);
         }
@@ -389,15 +387,22 @@ impl LoopDetector {
         self.recent[slot] = signature;
         self.recent[end] = signature;
         self.tools[slot] = tool;
-        self.pushed += 1;
         repeated
+    }
+
+    /// How many of the `max` calls before call `number` there are.
+    #[inline]
+    fn seen(number: u64, max: usize) -> usize {
+        #[allow(clippy::cast_possible_truncation)] // at most `max`
+        let seen = number.min(max as u64) as usize;
+        seen
     }
 
     /// Counts, for each period, the calls ending here that equal the call that period before
     /// them, given the end of the window the call is pushed after.
     #[inline(never)]
-    fn match_periods(&mut self, signature: u64, end: usize) {
-        let seen = self.pushed.min(self.limits.max_cycle_len);
+    fn match_periods(&mut self, number: u64, signature: u64, end: usize) {
+        let seen = Self::seen(number, self.limits.max_cycle_len);
         let window = &self.recent[end - seen..end];
         for period in 1..=self.limits.max_cycle_len {
             let same = period <= seen && window[seen - period] == signature;
@@ -417,8 +422,10 @@ impl LoopDetector {
         let identical = self.matching[1] as usize + 1;
         let period = (2..=self.limits.max_cycle_len)
             .find(|&period| self.matching[period] as usize >= period && identical < period)?;
+        #[allow(clippy::cast_possible_truncation)] // modulo `RING`
+        let last = self.calls as usize % RING;
         Some(
-            (self.pushed - period..self.pushed)
+            (RING + last - period..RING + last)
                 .map(|call| self.tools[call % RING])
                 .collect(),
         )
@@ -454,7 +461,7 @@ struct RepeatSlot {
 impl RepeatCounts {
     /// Counts one more call of `signature` and returns its count, unless `version` (a read's)
     /// moved since the previous call: then the call is progress and the count stays.
-    #[inline]
+    #[inline(always)]
     fn increment(&mut self, signature: u64, version: Option<u64>) -> u32 {
         let slots = self.slots.get_or_insert_with(|| {
             let slots = vec![RepeatSlot::default(); REPEAT_SLOTS].into_boxed_slice();
@@ -483,11 +490,15 @@ impl RepeatCounts {
 }
 
 /// Counts per call signature, remembering at most [`REMEMBERED_CALLS`] signatures.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct BoundedCounts {
     counts: HashMap<u64, u32, BuildHasherDefault<SignatureHasher>>,
     /// Signatures in the order they were first counted, to forget the oldest.
     order: VecDeque<u64>,
+    /// Whether every call is a retry storm (`max_retries = 0`).
+    always: bool,
+    /// `always`, or some count is kept: kept up to date, so a call reads one flag.
+    storms_possible: bool,
 }
 
 /// Signatures are already hashes: a map keyed by them needs one multiply, not a hash.
@@ -514,7 +525,17 @@ impl Hasher for SignatureHasher {
 }
 
 impl BoundedCounts {
+    fn new(always: bool) -> Self {
+        BoundedCounts {
+            counts: HashMap::default(),
+            order: VecDeque::new(),
+            always,
+            storms_possible: always,
+        }
+    }
+
     fn increment(&mut self, signature: u64) -> u32 {
+        self.storms_possible = true;
         if let Some(count) = self.counts.get_mut(&signature) {
             *count = count.saturating_add(1);
             return *count;
@@ -531,10 +552,11 @@ impl BoundedCounts {
         1
     }
 
-    /// Whether no call has a failure counted (the usual case: a hit need not look).
+    /// Whether a call may be a retry storm: some call has a failure counted, or any call is
+    /// one (`max_retries = 0`). Usually not, and then a call need not look up its failures.
     #[inline]
-    fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+    fn storms_possible(&self) -> bool {
+        self.storms_possible
     }
 
     fn get(&self, signature: u64) -> u32 {
@@ -544,5 +566,6 @@ impl BoundedCounts {
     fn remove(&mut self, signature: u64) {
         // Its place in `order` is skipped when it comes up for forgetting.
         self.counts.remove(&signature);
+        self.storms_possible = self.always || !self.counts.is_empty();
     }
 }

@@ -536,7 +536,9 @@ impl ActiveRun {
     /// version of the read's resources (see [`LoopDetector::record_read`]).
     ///
     /// The hit path: one lock of the detector, which counts the hit with a plain store.
-    #[inline]
+    /// Always inlined: a read has two call sites (a static global tool's, and the others'),
+    /// and a call here would cost the hit more than this body does.
+    #[inline(always)]
     pub(crate) fn check_read(
         &self,
         tool: &'static str,

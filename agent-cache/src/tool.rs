@@ -193,6 +193,12 @@ enum CacheRef<K: 'static, V: 'static> {
     Session(ToolCache<K, V>),
 }
 
+impl<K: 'static, V: 'static> From<&'static ToolCache<K, V>> for CacheRef<K, V> {
+    fn from(cache: &'static ToolCache<K, V>) -> Self {
+        CacheRef::Global(cache)
+    }
+}
+
 impl<K: 'static, V: 'static> std::ops::Deref for CacheRef<K, V> {
     type Target = ToolCache<K, V>;
 
@@ -460,11 +466,37 @@ impl Tool {
         V: Clone + Send + Sync + 'static,
     {
         // Resolved before the call is recorded: a repeat whose version moved is progress.
+        if self.static_global {
+            // The usual kind, apart so that its hit handles no enum: nothing to match or drop.
+            let nodes = self
+                .static_nodes
+                .get_or_init(|| StaticNodes::resolve(resources));
+            let cache = self.global.get_or_init(|| self.build());
+            return self.look_in(run, key, cache, nodes.version(), Nodes::Static);
+        }
         let Some((cache, nodes, version)) = self.place::<K, V>(run, resources) else {
             // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
             return Lookup::Uncached(key);
         };
+        self.look_in(run, key, cache, version, nodes)
+    }
+
+    /// [`lookup`](Self::lookup) in `cache`, where the read's resources are at `version`.
+    #[inline]
+    fn look_in<K, V, C>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        key: K,
+        cache: C,
+        version: u64,
+        nodes: Nodes,
+    ) -> Lookup<K, V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+        C: std::ops::Deref<Target = ToolCache<K, V>> + Into<CacheRef<K, V>>,
+    {
         let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
         let hit = get_uncounted_then(&cache, &key, |tagged| {
@@ -497,7 +529,7 @@ impl Tool {
         }
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
         Lookup::Miss(Box::new(Miss {
-            cache,
+            cache: cache.into(),
             key,
             nodes,
             signature,
@@ -608,11 +640,10 @@ impl Tool {
         }
     }
 
-    /// Where a read looks, the resource nodes its version is taken from, and that version:
-    /// the tool's global cache, or for a session-scoped tool the session's (`None` outside a
-    /// session), and the global nodes, with the session's for a session-scoped tool. A global
-    /// tool whose resources name no parameter (the usual kind) has both ready after its first
-    /// call.
+    /// Where a read of a tool other than a static global one looks, the resource nodes its
+    /// version is taken from, and that version: the tool's global cache, or for a
+    /// session-scoped tool the session's (`None` outside a session), and the global nodes,
+    /// with the session's for a session-scoped tool.
     #[inline]
     fn place<K, V>(
         &'static self,
@@ -623,15 +654,12 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
-        if self.static_global {
-            let nodes = self
-                .static_nodes
-                .get_or_init(|| StaticNodes::resolve(resources));
-            return Some((self.global_cache(), Nodes::Static, nodes.version()));
-        }
         let global = resources.iter().map(|r| GLOBAL_RESOURCES.resolve(r));
         let (cache, nodes): (_, Vec<Arc<Node>>) = match (self.spec.scope, run) {
-            (Scope::Global, _) => (self.global_cache(), global.collect()),
+            (Scope::Global, _) => (
+                CacheRef::Global(self.global.get_or_init(|| self.build())),
+                global.collect(),
+            ),
             (Scope::Session, None) => return None,
             (Scope::Session, Some(run)) => {
                 let mut caches = run.caches.lock();
@@ -646,15 +674,6 @@ impl Tool {
         };
         let version = Nodes::version(&nodes);
         Some((cache, Nodes::Resolved(Arc::new(nodes)), version))
-    }
-
-    #[inline]
-    fn global_cache<K, V>(&'static self) -> CacheRef<K, V>
-    where
-        K: KeyPart,
-        V: Clone + Send + Sync + 'static,
-    {
-        CacheRef::Global(self.global.get_or_init(|| self.build()))
     }
 
     fn build<K, V>(&self) -> ToolCache<K, V>
