@@ -146,6 +146,9 @@ const REMEMBERED_CALLS: usize = 4096;
 /// Each [`record`](Self::record) costs O(`max_cycle_len`), a constant, and memory stays
 /// bounded however long the session runs: the recent calls sit in a fixed ring of 64, repeat
 /// counts in a fixed table of 4,096 slots, and failure counts remember at most 4,096 calls.
+/// Most calls cost a few dozen instructions whatever `max_cycle_len` is: a table of 256
+/// buckets says when a call like it was last seen, and only a call whose bucket was written
+/// within the last `max_cycle_len` calls is looked for among them.
 ///
 /// ```
 /// use agent_cache::{LoopDetector, LoopKind, LoopLimits, signature};
