@@ -3,22 +3,22 @@
 //!
 //! ```sh
 //! cargo build --release -p bench --bin hit_probe
-//! for calls in 100000 200000; do
-//!   valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-//!     target/release/hit_probe session $calls 2>&1 | grep Collected
-//! done
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*measured*' \
+//!   target/release/hit_probe session 100000 10000 2>&1 | grep Collected
 //! ```
 //!
-//! The difference of the two counts divided by 100,000 is the instructions of one hit. The
+//! `--toggle-collect` counts the timed calls only (not the warm-up, whose cost moves with the
+//! tables' random seeds): the count divided by `CALLS` is the instructions of one hit. The
 //! reads are `ttl` (`#[async_ttl]`), `lru` (`#[async_lru]`), `get` (`AsyncCache::get`),
 //! `detached` (`AsyncCache::get_with_detached`), `weighed` (`get` on a cache with a weigher
 //! and an eviction listener), `outside` (`#[agent_cache]` outside any session),
 //! `no-detection` (in a session with loop detection off) and `session` (loop detection on,
-//! limits that never trip), each over 1,000 warm keys in turn.
+//! limits that never trip), each over 1,000 warm keys (or `KEYS`, the optional third argument:
+//! the runner reads 10,000) in a shuffled order, the runner's keys. `--tool=cachegrind
+//! --cache-sim=yes` with the same toggle counts the misses of the CPU's caches as well.
 //!
 //! The tables' hashers are seeded at random, so a count moves by a few instructions from one
-//! process to the next: compare the medians of several pairs (five pairs put the spread of a
-//! row within 2 instructions), never two single runs.
+//! process to the next: compare the medians of several runs, never two single runs.
 
 use std::hint::black_box;
 
@@ -26,7 +26,8 @@ use agent_cache::{AgentCacheSession, OnLoop, agent_cache};
 use bench::poll_once;
 use cache_core::{AsyncCache, async_lru, async_ttl};
 
-const KEYS: u64 = 1_000;
+/// Warm keys read in turn, unless the third argument says how many.
+const KEYS: usize = 1_000;
 
 #[async_ttl(time_to_live = 3600, maxsize = 20_000)]
 async fn ttl_read(id: u64) -> u64 {
@@ -45,16 +46,20 @@ async fn agent_read(id: u64) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS";
+    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS [KEYS]";
     let read = args.next().expect(usage);
-    let calls: u64 = args.next().and_then(|n| n.parse().ok()).expect(usage);
+    let calls: usize = args.next().and_then(|n| n.parse().ok()).expect(usage);
+    let keys: usize = args.next().map_or(KEYS, |n| n.parse().expect(usage));
+    // The runner's keys: pseudo-random, read in a shuffled order.
+    let (inserted, lookups) = bench::key_sets(keys);
+    let calls = || lookups.iter().cycle().take(calls).copied();
     let plain: AsyncCache<u64, u64> = AsyncCache::builder().maxsize(20_000).build();
     let weighed: AsyncCache<u64, u64> = AsyncCache::builder()
         .max_weight(20_000)
         .weigher(|_, _| 1)
         .on_evict(|_, _, _| {})
         .build();
-    for key in 0..KEYS {
+    for &key in &inserted {
         poll_once(ttl_read(key));
         poll_once(lru_read(key));
         poll_once(agent_read(key));
@@ -62,13 +67,13 @@ fn main() {
         weighed.insert(key, key);
     }
     let gets = |cache: &AsyncCache<u64, u64>| {
-        for call in 0..calls {
-            black_box(cache.get(black_box(&(call % KEYS))));
+        for key in calls() {
+            black_box(cache.get(black_box(&key)));
         }
     };
     let agent_calls = || async move {
-        for call in 0..calls {
-            black_box(agent_read(black_box(call % KEYS)).await);
+        for key in calls() {
+            black_box(agent_read(black_box(key)).await);
         }
     };
     let session = |detection| {
@@ -79,22 +84,23 @@ fn main() {
             .on_loop(OnLoop::Warn)
             .build()
     };
-    match read.as_str() {
+    let start = std::time::Instant::now();
+    measured(|| match read.as_str() {
         "ttl" => poll_once(async {
-            for call in 0..calls {
-                black_box(ttl_read(black_box(call % KEYS)).await);
+            for key in calls() {
+                black_box(ttl_read(black_box(key)).await);
             }
         }),
         "lru" => poll_once(async {
-            for call in 0..calls {
-                black_box(lru_read(black_box(call % KEYS)).await);
+            for key in calls() {
+                black_box(lru_read(black_box(key)).await);
             }
         }),
         "get" => gets(&plain),
         "weighed" => gets(&weighed),
         "detached" => poll_once(async {
-            for call in 0..calls {
-                let key = black_box(call % KEYS);
+            for key in calls() {
+                let key = black_box(key);
                 black_box(plain.get_with_detached(key, async move { key }).await);
             }
         }),
@@ -102,5 +108,14 @@ fn main() {
         "no-detection" => poll_once(session(false).run(agent_calls())).expect("no loop"),
         "session" => poll_once(session(true).run(agent_calls())).expect("no loop"),
         _ => panic!("{usage}"),
-    }
+    });
+    // Outside valgrind, a rough timing (wall clock, one run): the runner's rows are the figures.
+    let ns = start.elapsed().as_nanos() as f64 / calls().count() as f64;
+    eprintln!("{read}: {ns:.1} ns per call");
+}
+
+/// Runs the timed calls: what `--toggle-collect='*measured*'` counts.
+#[inline(never)]
+fn measured(calls: impl FnOnce()) {
+    calls();
 }
