@@ -206,12 +206,6 @@ impl LoopDetector {
         }
     }
 
-    /// Where its repeat slots live (allocated now, if no call has been recorded yet): they
-    /// stay there for as long as the detector lives.
-    pub(crate) fn repeat_slots(&mut self) -> RepeatSlots {
-        RepeatSlots(self.repeats.slots().as_ptr() as usize)
-    }
-
     /// The limits it enforces.
     pub fn limits(&self) -> LoopLimits {
         self.limits
@@ -470,18 +464,16 @@ struct RepeatSlot {
 impl RepeatCounts {
     /// Counts one more call of `signature` and returns its count, unless `version` (a read's)
     /// moved since the previous call: then the call is progress and the count stays.
-    fn slots(&mut self) -> &mut [RepeatSlot; REPEAT_SLOTS] {
-        self.slots.get_or_insert_with(|| {
+    #[inline(always)]
+    fn increment(&mut self, signature: u64, version: Option<u64>) -> u32 {
+        let slots = self.slots.get_or_insert_with(|| {
             let slots = vec![RepeatSlot::default(); REPEAT_SLOTS].into_boxed_slice();
             slots
                 .try_into()
                 .unwrap_or_else(|_| unreachable!("{REPEAT_SLOTS} slots"))
-        })
-    }
-
-    #[inline(always)]
-    fn increment(&mut self, signature: u64, version: Option<u64>) -> u32 {
-        let slot = &mut self.slots()[slot_of(signature)];
+        });
+        #[allow(clippy::cast_possible_truncation)] // the low bits pick the slot
+        let slot = &mut slots[signature as usize & (REPEAT_SLOTS - 1)];
         #[allow(clippy::cast_possible_truncation)] // see `RepeatSlot::version`
         let version = version.map(|version| version as u32);
         if slot.signature == signature && slot.count > 0 {
@@ -497,38 +489,6 @@ impl RepeatCounts {
             };
         }
         slot.count
-    }
-}
-
-/// The repeat slot of calls of `signature`.
-#[inline(always)]
-fn slot_of(signature: u64) -> usize {
-    #[allow(clippy::cast_possible_truncation)] // the low bits pick the slot
-    let slot = signature as usize & (REPEAT_SLOTS - 1);
-    slot
-}
-
-/// Where the repeat slots of a [`LoopDetector`] live, for [`prefetch`](Self::prefetch): the
-/// one part of the detector a call reads at random (the rest is a few lines every call
-/// reads), so, left alone, a miss of the CPU's caches under the detector's lock.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RepeatSlots(usize);
-
-impl RepeatSlots {
-    /// Asks the CPU to fetch the repeat slot of `signature` into its caches, which it does
-    /// while the caller goes on (the cache lookup): a hint that reads nothing, so it needs no
-    /// lock. A no-op where the target has no stable prefetch instruction.
-    #[inline(always)]
-    pub(crate) fn prefetch(self, signature: u64) {
-        let address = self.0 + slot_of(signature) * size_of::<RepeatSlot>();
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint that never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T0>(address as *const i8);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = address;
     }
 }
 

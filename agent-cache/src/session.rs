@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinHandle};
 
-use crate::detector::{Detection, LoopDetector, LoopLimits, RepeatSlots};
+use crate::detector::{Detection, LoopDetector, LoopLimits};
 use crate::metrics::{Counters, Event, GLOBAL};
 use crate::resource::ResourceRegistry;
 use crate::spin::{SpinGuard, SpinLock};
@@ -464,8 +464,6 @@ pub(crate) struct RunDetector {
     /// Hits, counted while `detector` is locked: only the lock's holder writes it, so a hit
     /// costs a plain store, not an atomic read-modify-write.
     hits: Arc<AtomicU64>,
-    /// `detector`'s repeat slots, to prefetch before its lock is taken.
-    repeat_slots: RepeatSlots,
 }
 
 impl RunDetector {
@@ -474,11 +472,9 @@ impl RunDetector {
         if session.detection {
             session.live_hits.lock().push(Arc::clone(&hits));
         }
-        let mut detector = LoopDetector::new(session.limits);
         Arc::new(RunDetector {
             session: Arc::clone(session),
-            repeat_slots: detector.repeat_slots(),
-            detector: SpinLock::new(detector),
+            detector: SpinLock::new(LoopDetector::new(session.limits)),
             hits,
         })
     }
@@ -532,13 +528,6 @@ impl ActiveRun {
     #[inline]
     pub(crate) fn detects(&self) -> bool {
         self.session.detection
-    }
-
-    /// Prepares the CPU for [`check_read`](Self::check_read) of a call of `signature`, which
-    /// then finds what it reads at random in the CPU's caches: called before the lookup.
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, signature: u64) {
-        self.detector.repeat_slots.prefetch(signature);
     }
 
     /// Records a read the lookup found (`hit`) or not, decides what happens to it and counts

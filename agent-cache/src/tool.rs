@@ -497,13 +497,6 @@ impl Tool {
         V: Clone + Send + Sync + 'static,
         C: std::ops::Deref<Target = ToolCache<K, V>> + Into<CacheRef<K, V>>,
     {
-        // Hashed only for a run that detects loops: nothing else reads it. Before the lookup,
-        // so that the detector's memory comes into the CPU's caches while the lookup runs.
-        let signature = run.filter(|run| run.detects()).map(|run| {
-            let signature = self.signature(&key);
-            run.prefetch(signature);
-            signature
-        });
         let key = (key, version);
         // Counted by the agent layer only (the tool cache's own metrics are never read).
         let hit = get_uncounted_then(&cache, &key, |tagged| {
@@ -511,6 +504,8 @@ impl Tool {
         });
         let signature = match run {
             Some(run) => {
+                // Hashed only for a run that detects loops: nothing else reads it.
+                let signature = run.detects().then(|| self.signature(&key.0));
                 if !run.check_read(self.spec.name, signature, version, hit.is_some()) {
                     return Lookup::Halt;
                 }

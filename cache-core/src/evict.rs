@@ -193,11 +193,13 @@ impl<K, V> Pending<K, V> {
         self.queued.store(true, Ordering::Release);
     }
 
-    /// Moves every waiting removal into `removals`.
+    /// An empty batch of removals for `listener`, with every removal waiting here moved
+    /// into it (none without a listener: nothing waits then).
     #[inline]
-    pub(crate) fn take_into(&self, removals: &mut Removals<K, V>) {
-        if !self.queued.load(Ordering::Acquire) {
-            return;
+    pub(crate) fn removals(&self, listener: Option<&Arc<Listener<K, V>>>) -> Removals<K, V> {
+        let mut removals = Removals::new(listener);
+        if !removals.is_heard() || !self.queued.load(Ordering::Acquire) {
+            return removals;
         }
         let entries = {
             let mut entries = self.entries.lock();
@@ -207,6 +209,7 @@ impl<K, V> Pending<K, V> {
         for (key, value, cause) in entries {
             removals.push(key, value, cause);
         }
+        removals
     }
 }
 

@@ -14,8 +14,11 @@
 //! and an eviction listener), `outside` (`#[agent_cache]` outside any session),
 //! `no-detection` (in a session with loop detection off) and `session` (loop detection on,
 //! limits that never trip), each over 1,000 warm keys (or `KEYS`, the optional third argument:
-//! the runner reads 10,000) in a shuffled order, the runner's keys. `--tool=cachegrind
-//! --cache-sim=yes` with the same toggle counts the misses of the CPU's caches as well.
+//! the runner reads 10,000) in a shuffled order, the runner's keys.
+//!
+//! callgrind's `--cache-sim=yes` counts the misses of the CPU's caches as well, but slows the
+//! calls below the rate that starts the coarse clock's thread (`cache-core/src/clock.rs`), so
+//! every row with a TTL then counts a read of the OS clock on each hit too.
 //!
 //! The tables' hashers are seeded at random, so a count moves by a few instructions from one
 //! process to the next: compare the medians of several runs, never two single runs.
@@ -46,7 +49,8 @@ async fn agent_read(id: u64) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS [KEYS]";
+    let usage =
+        "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS [KEYS]";
     let read = args.next().expect(usage);
     let calls: usize = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let keys: usize = args.next().map_or(KEYS, |n| n.parse().expect(usage));

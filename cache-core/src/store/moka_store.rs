@@ -102,11 +102,7 @@ where
 
     /// The removals moka reported since the last call, for the listener.
     fn removals(&self) -> Removals<K, V> {
-        let mut removals = Removals::new(self.listener.as_ref());
-        if removals.is_heard() {
-            self.pending.take_into(&mut removals);
-        }
-        removals
+        self.pending.removals(self.listener.as_ref())
     }
 
     /// The value of `key` stored in `generation`. moka checks expiry itself; an entry with a

@@ -348,11 +348,7 @@ where
 
     /// An empty batch of removals for this cache, with the removals that reads left waiting.
     fn removals(&self) -> Removals<K, V> {
-        let mut removals = Removals::new(self.listener.as_ref());
-        if removals.is_heard() {
-            self.pending.take_into(&mut removals);
-        }
-        removals
+        self.pending.removals(self.listener.as_ref())
     }
 
     /// The number of entries, after sweeping the expired ones if any entry has a TTL.
