@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::hint::black_box;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -118,9 +119,79 @@ fn time_hits<F: Future>(ops: usize, future: F) -> f64 {
     timer.elapsed().as_nanos() as f64 / ops as f64
 }
 
+/// The hit rows, each measured in `settings.processes` fresh runners (`--agent-hit-process`),
+/// each with its own heap layout and hash seeds: a row moves by up to a third from one process
+/// to the next, so each row is the median over the processes of each one's median round.
 fn hits(settings: &Settings, table: &mut Table) {
+    let processes = settings.processes;
+    let runs: Vec<[f64; 5]> = (0..processes).map(|_| hit_process(settings)).collect();
+    let row = |i: usize| median(runs.iter().map(|run| run[i]).collect());
+    let [ttl, lru, agent, no_detection, outside] = [0, 1, 2, 3, 4].map(row);
+    table.push(HIT, HIT_TTL, ttl, "ns");
+    table.push(HIT, HIT_LRU, lru, "ns");
+    // The ratio of the medians, and the range of each process's own ratio.
+    let vs_ttl = |i: usize, ns: f64| {
+        let ratios = runs.iter().map(|run| run[i] / run[0]);
+        let (low, high) = ratios.fold((f64::INFINITY, 0.0_f64), |(low, high), r| {
+            (low.min(r), high.max(r))
+        });
+        format!(
+            "{:.2}x #[async_ttl] (one process: {low:.2}x to {high:.2}x)",
+            ns / ttl
+        )
+    };
+    let timed = settings.rounds * settings.ops;
+    table.push_noted(
+        HIT,
+        HIT_AGENT_SESSION,
+        Some(agent),
+        "ns",
+        format!(
+            "{}; {timed} calls recorded in each of {processes} processes, 0 loops",
+            vs_ttl(2, agent)
+        ),
+    );
+    table.push_noted(
+        HIT,
+        HIT_AGENT_NO_DETECTION,
+        Some(no_detection),
+        "ns",
+        vs_ttl(3, no_detection),
+    );
+    table.push_noted(
+        HIT,
+        HIT_AGENT_OUTSIDE,
+        Some(outside),
+        "ns",
+        vs_ttl(4, outside),
+    );
+}
+
+/// The five hit rows, measured in a fresh runner process ([`hit_rows`]).
+fn hit_process(settings: &Settings) -> [f64; 5] {
+    let output = Command::new(std::env::current_exe().expect("the runner's path"))
+        .args([
+            "--agent-hit-process",
+            &settings.rounds.to_string(),
+            &settings.ops.to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the runner starts again");
+    assert!(output.status.success(), "the hit process failed");
+    let text = String::from_utf8(output.stdout).expect("figures");
+    let figures: Vec<f64> = text
+        .split_whitespace()
+        .map(|figure| figure.parse().expect("a figure"))
+        .collect();
+    figures.try_into().expect("five figures")
+}
+
+/// The hit rows of this process: `rounds` rounds of `ops` calls of each peer, the peers taking
+/// turns round by round, printed to stdout as five medians (ns per hit) for [`hit_process`].
+/// Asserts that every timed call was a hit and that the session recorded each one.
+pub fn hit_rows(rounds: usize, ops: usize) {
     let (inserted, lookups) = key_sets();
-    let ops = settings.ops;
     let session = bench_session();
     let no_detection = AgentCacheSession::builder()
         .session_id("bench_table, no loop detection")
@@ -145,7 +216,7 @@ fn hits(settings: &Settings, table: &mut Table) {
     };
     let mut samples: [Vec<f64>; 5] = Default::default();
     // The peers take turns, round by round, so a change in the machine's load falls on all.
-    for _ in 0..settings.rounds {
+    for _ in 0..rounds {
         samples[0].push(time_hits(ops, async {
             for key in calls() {
                 black_box(ttl_read(black_box(key)).await);
@@ -166,7 +237,7 @@ fn hits(settings: &Settings, table: &mut Table) {
         "a timed call ran its body: not every call was a hit"
     );
     let m = session.metrics();
-    let timed = (settings.rounds * ops) as u64;
+    let timed = (rounds * ops) as u64;
     assert_eq!(
         (m.hits, m.misses),
         (timed, 0),
@@ -176,26 +247,8 @@ fn hits(settings: &Settings, table: &mut Table) {
     assert_eq!(m.loop_detections, 0, "the session never detected a loop");
     let m = no_detection.metrics();
     assert_eq!((m.hits, m.misses, m.loop_detections), (timed, 0, 0));
-
-    let [ttl, lru, agent, no_detection, outside] = samples.map(median);
-    table.push(HIT, HIT_TTL, ttl, "ns");
-    table.push(HIT, HIT_LRU, lru, "ns");
-    let vs_ttl = |ns: f64| format!("{:.2}x #[async_ttl]", ns / ttl);
-    table.push_noted(
-        HIT,
-        HIT_AGENT_SESSION,
-        Some(agent),
-        "ns",
-        format!("{}; {timed} calls recorded, 0 loops", vs_ttl(agent)),
-    );
-    table.push_noted(
-        HIT,
-        HIT_AGENT_NO_DETECTION,
-        Some(no_detection),
-        "ns",
-        vs_ttl(no_detection),
-    );
-    table.push_noted(HIT, HIT_AGENT_OUTSIDE, Some(outside), "ns", vs_ttl(outside));
+    let medians = samples.map(median);
+    println!("{}", medians.map(|ns| ns.to_string()).join(" "));
 }
 
 /// Reads `0..TAGGED` through `inventory`, each a miss that caches an entry tagged `inventory`,

@@ -44,6 +44,8 @@ pub struct Settings {
     rounds: usize,
     /// Calls per round of a hit workload, per thread.
     ops: usize,
+    /// Fresh processes the agent layer's hit rows are measured in (the median is reported).
+    processes: usize,
     /// Timed misses per peer.
     misses: usize,
     /// Herds, storms (twice as many) and batches per peer.
@@ -59,6 +61,7 @@ pub struct Settings {
 const FULL: Settings = Settings {
     rounds: 7,
     ops: 2_000_000,
+    processes: 5,
     misses: 300_000,
     crowds: 10,
     entries: 1_000_000,
@@ -69,6 +72,7 @@ const FULL: Settings = Settings {
 const QUICK: Settings = Settings {
     rounds: 3,
     ops: 200_000,
+    processes: 3,
     misses: 30_000,
     crowds: 3,
     entries: 1_000_000,
@@ -82,6 +86,15 @@ fn main() {
         && flag == "--fleet-peer"
     {
         fleet::peer(url, n.parse().expect("a number of keys"));
+        return;
+    }
+    if let [flag, rounds, ops] = args.as_slice()
+        && flag == "--agent-hit-process"
+    {
+        agent::hit_rows(
+            rounds.parse().expect("a number of rounds"),
+            ops.parse().expect("a number of calls"),
+        );
         return;
     }
     if let [flag, url, mode] = args.as_slice()
