@@ -299,6 +299,7 @@ impl Shared {
             reconnects: self.stats.reconnects.load(Ordering::Relaxed),
             flushes: self.stats.flushes.load(Ordering::Relaxed),
             overflows,
+            shared_write_errors: self.stats.tier_errors.load(Ordering::Relaxed),
         }
     }
 

@@ -23,6 +23,10 @@ pub struct FleetStatus {
     pub flushes: u64,
     /// Times the queue of undelivered invalidations overflowed into a clear of one cache.
     pub overflows: u64,
+    /// Writes to the shared tier that nobody waits for (a loaded value's store, a batch's, a
+    /// lease's release) that failed, or that Redis did not answer within `connect_timeout`
+    /// and were given up. The value stays cached locally either way.
+    pub shared_write_errors: u64,
 }
 
 /// Whether a process hears its fleet.

@@ -375,6 +375,61 @@ async fn redis_killed_mid_herd_each_process_loads_once_locally_and_nothing_hangs
     );
 }
 
+// One thread, so the store runs on the connection the first call opened and waits on a request
+// Redis never answers (on another thread it would open a connection of its own).
+#[tokio::test]
+async fn a_store_that_redis_stops_answering_is_given_up_after_the_connect_timeout() {
+    let redis = RedisServer::start();
+    let proxy = Arc::new(tests::proxy::FaultProxy::start(redis.port()));
+    let fleet = Fleet::builder(proxy.url())
+        .namespace("test")
+        .connect_timeout(Duration::from_millis(200))
+        .max_staleness(Duration::from_secs(5)) // a slow heartbeat: the link stays "up"
+        .connect()
+        .await
+        .unwrap();
+    let cache: AsyncCache<u64, String> = AsyncCache::builder()
+        .fleet(fleet.cache("stuck").shared())
+        .build();
+    cache.get_with(1, async { "one".to_owned() }).await;
+    assert!(
+        until(Duration::from_secs(5), || redis
+            .command(&["EXISTS", "test:d:stuck\u{0}\u{1}"])
+            == "1")
+        .await,
+        "the first value is stored"
+    );
+    assert_eq!(fleet.status().shared_write_errors, 0);
+    // The read takes the lease; Redis goes silent while the value loads, so its store hangs.
+    let silenced = Arc::clone(&proxy);
+    let value = cache
+        .get_with(2, async move {
+            silenced.blackhole();
+            "two".to_owned()
+        })
+        .await;
+    assert_eq!(value, "two");
+    let stored_at = Instant::now();
+    assert!(
+        until(Duration::from_secs(5), || fleet
+            .status()
+            .shared_write_errors
+            == 1)
+        .await,
+        "the stuck store was never given up"
+    );
+    let waited = stored_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150),
+        "given up after {waited:?}: sooner than the connect timeout (200 ms) from the store"
+    );
+    assert_eq!(
+        cache.get(&2),
+        Some("two".to_owned()),
+        "still cached locally"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_stops_answering_adds_at_most_the_timeout_to_a_call() {
     let redis = RedisServer::start();
