@@ -94,6 +94,13 @@ async fn clear_and_insert_reach_the_other_process(engine: Engine) {
     users_b.insert(1, "b1".into());
     b.flush().await;
     assert!(until(SOON, || users_a.metrics().remote_invalidations == 11).await);
+    // A counts a remote invalidation before it removes the key, so the count alone does not
+    // say the removal is done; A's insert could land in between and be removed by it. Markers
+    // are applied one after another on the connection's task, so once a later one is counted,
+    // key 1's removal is finished.
+    users_b.invalidate(&2);
+    b.flush().await;
+    assert!(until(SOON, || users_a.metrics().remote_invalidations == 12).await);
     users_a.insert(1, "a1".into());
     a.flush().await;
     assert!(until(SOON, || users_b.get(&1).is_none()).await);
