@@ -86,6 +86,12 @@ async fn ok_is_cached_and_err_is_not() {
 
 // ---------------------------------------------------------------------------------------------
 // One failing run answers every coalesced caller
+//
+// These tests run on one thread. A failed load stores nothing, so a caller that counted its miss
+// but had not yet joined the flight when the body failed would lead a second load (as it
+// should). On one thread a caller's miss and its join are one poll, so once the body has seen
+// every miss, every caller waits on its flight; on two threads the body could see the last miss
+// a moment before that caller joins, and CI once caught exactly that.
 
 static CLONE_ERROR_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -96,7 +102,7 @@ async fn failing_with_clone(id: u64) -> Result<u64, Unavailable> {
     Err(Unavailable { id })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn clone_error_reaches_every_concurrent_caller_from_one_body_run() {
     let calls = (0..CALLERS)
         .map(|_| tokio::spawn(failing_with_clone(9)))
@@ -124,7 +130,7 @@ async fn failing_with_borrowed_arg(name: &str) -> Result<String, Unavailable> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn error_of_a_borrowed_args_load_reaches_every_concurrent_caller_from_one_body_run() {
     let calls = (0..CALLERS)
         .map(|_| {
@@ -166,7 +172,7 @@ async fn failing_with_io(port: u16) -> io::Result<String> {
     Err(refused(port))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn io_error_reaches_every_concurrent_caller_with_its_kind_from_one_body_run() {
     let calls = (0..CALLERS)
         .map(|_| tokio::spawn(failing_with_io(5432)))
@@ -248,7 +254,7 @@ async fn failing_with_from_shared(id: u64) -> Result<u64, DbError> {
     Err(DbError::Timeout { after_ms: id })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn error_with_from_shared_error_reaches_every_caller_displaying_as_the_original() {
     let calls = (0..CALLERS)
         .map(|_| tokio::spawn(failing_with_from_shared(250)))
@@ -299,7 +305,7 @@ async fn failing_boxed(code: u16) -> Result<u64, BoxError> {
     Err(Box::new(Backend { code }))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn boxed_error_reaches_every_concurrent_caller_displaying_as_the_original() {
     let calls = (0..CALLERS)
         .map(|_| tokio::spawn(failing_boxed(503)))
