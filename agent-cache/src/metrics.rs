@@ -33,7 +33,8 @@ pub struct AgentMetrics {
     /// Invalidator calls by resource, as declared (`cart:{user_id}`).
     pub invalidations_by_resource: BTreeMap<String, u64>,
     /// Global resource invalidations received from the other processes of the installed
-    /// fleet (process-wide: always 0 in a session's metrics).
+    /// fleet (process-wide: always 0 in a session's metrics). Each is counted once applied:
+    /// when this count has moved, the results it names are gone.
     pub remote_invalidations: u64,
 }
 

@@ -47,6 +47,8 @@ pub struct CacheMetrics {
     /// this process only.
     pub fleet: Option<FleetInfo>,
     /// Invalidations and clears received from the other processes of the fleet and applied.
+    /// Each is counted once applied: when this count has moved, the entries it names are gone,
+    /// and a write made after that stays.
     pub remote_invalidations: u64,
     /// Times the cache was emptied because the process stopped or started hearing its fleet
     /// (it may have missed invalidations meanwhile).

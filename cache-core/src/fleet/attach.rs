@@ -195,10 +195,11 @@ where
         };
         match (self.decode)(key) {
             Some(key) => {
-                // Counted first, so whoever sees the entry gone sees it counted.
-                inner.counters.count(Event::RemoteInvalidation);
                 inner.fence(&key);
                 drop(inner.store.remove(&key));
+                // Counted once applied (as agent-cache counts): whoever sees the count sees
+                // the entry gone, and a write made after that is not undone by this message.
+                inner.counters.count(Event::RemoteInvalidation);
             }
             // Another deploy's key type, or a foreign write under the fleet's prefix: nothing
             // this cache holds can match it.
@@ -208,8 +209,8 @@ where
 
     fn clear(&self) {
         if let Some(inner) = self.inner.upgrade() {
-            inner.counters.count(Event::RemoteInvalidation);
             inner.drop_all();
+            inner.counters.count(Event::RemoteInvalidation);
         }
     }
 
