@@ -101,9 +101,10 @@ impl Counters {
         }
     }
 
-    /// A resource invalidation that came from another process of the fleet.
+    /// A resource invalidation that came from another process of the fleet, once applied.
+    /// Released, and read with `Acquire`: a caller that sees the count sees what it applied.
     pub(crate) fn count_remote_invalidation(&self) {
-        self.remote_invalidations.fetch_add(1, Ordering::Relaxed);
+        self.remote_invalidations.fetch_add(1, Ordering::Release);
     }
 
     #[inline]
@@ -188,7 +189,7 @@ impl Counters {
                 .iter()
                 .map(|(resource, count)| ((*resource).to_owned(), *count))
                 .collect(),
-            remote_invalidations: get(&self.remote_invalidations),
+            remote_invalidations: self.remote_invalidations.load(Ordering::Acquire),
         }
     }
 }

@@ -146,10 +146,18 @@ impl Counters {
         self.stripes[stripe_index()].0[event as usize].fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts `event` after what it counts was done, released: a reader of [`sum`](Self::sum)
+    /// that sees it sees that work done too. (For the fleet's remote invalidations, off the hit
+    /// path.)
+    pub(crate) fn count_done(&self, event: Event) {
+        self.stripes[stripe_index()].0[event as usize].fetch_add(1, Ordering::Release);
+    }
+
+    /// The total of `event`, read with `Acquire`, for [`count_done`](Self::count_done).
     pub(crate) fn sum(&self, event: Event) -> u64 {
         self.stripes
             .iter()
-            .map(|stripe| stripe.0[event as usize].load(Ordering::Relaxed))
+            .map(|stripe| stripe.0[event as usize].load(Ordering::Acquire))
             .sum()
     }
 

@@ -199,7 +199,7 @@ where
                 drop(inner.store.remove(&key));
                 // Counted once applied (as agent-cache counts): whoever sees the count sees
                 // the entry gone, and a write made after that is not undone by this message.
-                inner.counters.count(Event::RemoteInvalidation);
+                inner.counters.count_done(Event::RemoteInvalidation);
             }
             // Another deploy's key type, or a foreign write under the fleet's prefix: nothing
             // this cache holds can match it.
@@ -210,7 +210,7 @@ where
     fn clear(&self) {
         if let Some(inner) = self.inner.upgrade() {
             inner.drop_all();
-            inner.counters.count(Event::RemoteInvalidation);
+            inner.counters.count_done(Event::RemoteInvalidation);
         }
     }
 
