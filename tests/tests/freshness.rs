@@ -321,9 +321,8 @@ async fn with_a_ttl_and_an_idle_timeout_the_earlier_expiry_wins() {
     }
 }
 
-// One thread: the outcome is not stored, so a caller that had missed but not yet joined the
-// flight when the load ended would load again (as it should); on one thread each caller's miss
-// and join are one poll, all done before the gate opens.
+// One thread, as `a_failed_load_is_answered_with_the_expired_value_for_every_waiter`: a
+// `None` is not stored either.
 #[tokio::test]
 async fn optionally_get_with_shares_a_none_with_its_waiters_and_caches_nothing() {
     for engine in ENGINES {
