@@ -256,8 +256,8 @@ impl LoopDetector {
 
     /// The hot path of every call: the state updates, then the one branch that tells a call
     /// which completes no loop (almost every call) from one that may; only the latter goes on
-    /// to [`conclude`](Self::conclude), out of line. Always inlined (with what it calls): a
-    /// few dozen instructions, which a call and its register saves would add a fifth to.
+    /// to [`settle`](Self::settle), out of line. Always inlined (with what it calls): a few
+    /// dozen instructions, which a call and its register saves would add a fifth to.
     #[inline(always)]
     fn record_call(
         &mut self,
@@ -268,7 +268,44 @@ impl LoopDetector {
         let number = self.calls;
         self.calls += 1;
         let repeats = self.repeats.increment(signature, version);
-        let repeated = self.push(number, signature, tool);
+        let maybe = self.push(number, signature, tool);
+        let limits = &self.limits;
+        // Not short-circuiting: one branch, not five.
+        if !(maybe | self.matching_any)
+            & (self.calls <= limits.max_execution_depth)
+            & (repeats <= limits.max_tool_repeats)
+            & !self.failures.storms_possible()
+        {
+            return None;
+        }
+        self.settle(number, signature, tool, repeats, maybe)
+    }
+
+    /// The rest of [`record_call`](Self::record_call) for a call that may complete a loop or
+    /// follows one that matched a period: whether it is among the `max_cycle_len` calls before
+    /// it (`maybe`: its bucket says it may be), the periods it matches, and the loop it
+    /// completes, if any.
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        number: u64,
+        signature: u64,
+        tool: &'static str,
+        repeats: u32,
+        maybe: bool,
+    ) -> Option<Detection> {
+        let end = Self::end(number);
+        let repeated = maybe && {
+            let seen = Self::seen(number, self.limits.max_cycle_len);
+            // The call itself is written at `end` and `end - RING`, outside the window.
+            self.recent[end - seen..end].contains(&signature)
+        };
+        if repeated {
+            self.match_periods(number, signature, end);
+        } else if self.matching_any {
+            self.matching.fill(0);
+        }
+        self.matching_any = repeated;
         let limits = &self.limits;
         if !repeated
             && self.calls <= limits.max_execution_depth
@@ -359,38 +396,34 @@ impl LoopDetector {
     }
 
     /// Appends call number `number` (counted from 0) to the recent ones and tells whether it
-    /// is among the `max_cycle_len` before it (only then can it complete a cycle;
-    /// [`cycle`](Self::cycle) finds which).
+    /// may be among the `max_cycle_len` before it: only then can it complete a cycle
+    /// ([`settle`](Self::settle) looks).
     #[inline(always)]
     fn push(&mut self, number: u64, signature: u64, tool: &'static str) -> bool {
-        let max = self.limits.max_cycle_len;
-        // The calls 1..=max back, oldest first; before `max` calls only the last `seen` are real.
         #[allow(clippy::cast_possible_truncation)] // numbers and buckets wrap by design
         let (end, short, bucket) = (
-            number as usize % RING + RING,
+            Self::end(number),
             number as u32,
             &mut self.last_pushed[(signature >> BUCKET_SHIFT) as usize & (PUSH_BUCKETS - 1)],
         );
         // A call among the last `max` wrote its bucket since: if nobody did, this is not one
         // of them. (A bucket last written 2^32 calls ago looks recent: a needless scan.)
-        let maybe = short.wrapping_sub(*bucket) as usize <= max;
+        let maybe = short.wrapping_sub(*bucket) as usize <= self.limits.max_cycle_len;
         *bucket = short;
-        let repeated = maybe && {
-            let seen = Self::seen(number, max);
-            self.recent[end - seen..end].contains(&signature)
-        };
-        if repeated {
-            self.match_periods(number, signature, end);
-        } else if self.matching_any {
-            self.matching.fill(0);
-        }
-        self.matching_any = repeated;
-        // Written after the window is read: `end - RING` and `end` are outside it.
         let slot = end - RING;
         self.recent[slot] = signature;
         self.recent[end] = signature;
         self.tools[slot] = tool;
-        repeated
+        maybe
+    }
+
+    /// Where call `number` is written in `recent` (and at that minus [`RING`]): the end of the
+    /// window of the calls before it.
+    #[inline(always)]
+    fn end(number: u64) -> usize {
+        #[allow(clippy::cast_possible_truncation)] // modulo `RING`
+        let end = number as usize % RING + RING;
+        end
     }
 
     /// How many of the `max` calls before call `number` there are.

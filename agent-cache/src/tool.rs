@@ -454,7 +454,7 @@ impl Tool {
     ///
     /// The lookup comes first, then the call is recorded for loop detection; what a halted run
     /// or a detected loop makes of the call does not depend on the order.
-    #[inline]
+    #[inline(always)]
     fn lookup<K, V>(
         &'static self,
         run: Option<&ActiveRun>,
@@ -474,6 +474,22 @@ impl Tool {
             let cache = self.global.get_or_init(|| self.build());
             return self.look_in(run, key, cache, nodes.version(), Nodes::Static);
         }
+        self.lookup_placed(run, key, resources)
+    }
+
+    /// [`lookup`](Self::lookup) for a tool whose resources are resolved at each call: out of
+    /// line, since resolving them costs far more than a call.
+    #[inline(never)]
+    fn lookup_placed<K, V>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        key: K,
+        resources: &[Cow<'_, str>],
+    ) -> Lookup<K, V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
         let Some((cache, nodes, version)) = self.place::<K, V>(run, resources) else {
             // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
@@ -483,7 +499,7 @@ impl Tool {
     }
 
     /// [`lookup`](Self::lookup) in `cache`, where the read's resources are at `version`.
-    #[inline]
+    #[inline(always)]
     fn look_in<K, V, C>(
         &'static self,
         run: Option<&ActiveRun>,
@@ -527,9 +543,24 @@ impl Tool {
             tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
             return Lookup::Hit(hit);
         }
+        self.missed(run, cache.into(), key, nodes, signature)
+    }
+
+    /// [`look_in`](Self::look_in)'s miss: out of line, so that the hit it is inlined for
+    /// carries none of it.
+    #[cold]
+    #[inline(never)]
+    fn missed<K, V>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        cache: CacheRef<K, V>,
+        key: (K, u64),
+        nodes: Nodes,
+        signature: Option<u64>,
+    ) -> Lookup<K, V> {
         tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "miss");
         Lookup::Miss(Box::new(Miss {
-            cache: cache.into(),
+            cache,
             key,
             nodes,
             signature,

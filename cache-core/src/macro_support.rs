@@ -318,7 +318,7 @@ where
 /// [`get_uncounted`], handing the value (or `None`) to `then` while the cache still holds it,
 /// for a caller whose own bookkeeping of the lookup (the agent layer's loop detection) can then
 /// run alongside it.
-#[inline]
+#[inline(always)]
 pub fn get_uncounted_then<K, V, Q, R>(
     cache: &AsyncCache<K, V>,
     key: &Q,

@@ -285,7 +285,7 @@ where
     /// Hands the live value of `key` stored in `generation` (or `None`) to `then`, while the
     /// engine still holds it: the caller's own work runs inside the lookup, with no fence
     /// between the two.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get_then<Q, R>(
         &self,
         key: &Q,

@@ -12,8 +12,9 @@
 //! reads are `ttl` (`#[async_ttl]`), `lru` (`#[async_lru]`), `get` (`AsyncCache::get`),
 //! `detached` (`AsyncCache::get_with_detached`), `weighed` (`get` on a cache with a weigher
 //! and an eviction listener), `outside` (`#[agent_cache]` outside any session),
-//! `no-detection` (in a session with loop detection off) and `session` (loop detection on,
-//! limits that never trip), each over 1,000 warm keys (or `KEYS`, the optional third argument:
+//! `no-detection` (in a session with loop detection off), `session` (loop detection on,
+//! limits that never trip) and `cart` (a session-scoped `#[agent_cache]` whose resource names
+//! its parameter, `cart:{id}`, in such a session), each over 1,000 warm keys (or `KEYS`, the optional third argument:
 //! the runner reads 10,000) in a shuffled order, the runner's keys.
 //!
 //! callgrind's `--cache-sim=yes` counts the misses of the CPU's caches as well, but slows the
@@ -47,10 +48,19 @@ async fn agent_read(id: u64) -> u64 {
     id
 }
 
+#[agent_cache(
+    resource = "cart:{id}",
+    scope = "session",
+    ttl = 3600,
+    maxsize = 20_000
+)]
+async fn cart_read(id: u64) -> u64 {
+    id
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage =
-        "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session CALLS [KEYS]";
+    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session|cart CALLS [KEYS]";
     let read = args.next().expect(usage);
     let calls: usize = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let keys: usize = args.next().map_or(KEYS, |n| n.parse().expect(usage));
@@ -88,6 +98,25 @@ fn main() {
             .on_loop(OnLoop::Warn)
             .build()
     };
+    if read == "cart" {
+        let session = session(true);
+        let start = poll_once(session.run(async {
+            for &key in &inserted {
+                cart_read(key).await;
+            }
+            let start = std::time::Instant::now();
+            measured(|| {
+                for key in calls() {
+                    black_box(poll_once(cart_read(black_box(key))));
+                }
+            });
+            start
+        }))
+        .expect("no loop");
+        let ns = start.elapsed().as_nanos() as f64 / calls().count() as f64;
+        eprintln!("{read}: {ns:.1} ns per call");
+        return;
+    }
     let start = std::time::Instant::now();
     measured(|| match read.as_str() {
         "ttl" => poll_once(async {
@@ -111,6 +140,8 @@ fn main() {
         "outside" => poll_once(agent_calls()),
         "no-detection" => poll_once(session(false).run(agent_calls())).expect("no loop"),
         "session" => poll_once(session(true).run(agent_calls())).expect("no loop"),
+        // Warmed up inside the run its session-scoped cache lives in, outside `measured`.
+        "cart" => unreachable!("read before `measured`"),
         _ => panic!("{usage}"),
     });
     // Outside valgrind, a rough timing (wall clock, one run): the runner's rows are the figures.

@@ -206,7 +206,7 @@ where
     }
 
     /// [`get`](Self::get), handing the value to `then` under the lock instead of cloning it.
-    #[inline]
+    #[inline(always)]
     pub(super) fn get_then<Q, R>(
         &self,
         key: &Q,
