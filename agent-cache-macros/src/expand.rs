@@ -166,7 +166,7 @@ impl Plan {
     // Output: `async fn get_cart(user_id: &str) -> Cart {
     //              static TOOL: Tool = Tool::new(ToolSpec { name: "get_cart", .. });
     //              let key = borrowed_key_part::<str>(user_id);
-    //              let resources = [Cow::Owned(format!("cart:{}", user_id))];
+    //              let resources = [path(format_args!("cart:{}", user_id))];
     //              TOOL.read(key, &resources, move || async move { body }).await
     //          }`
     fn expand(&self, item: &ItemFn) -> TokenStream {
@@ -303,7 +303,7 @@ impl Plan {
                     quote_spanned!(declared.span()=> ::std::borrow::Cow::Borrowed(#text))
                 } else {
                     quote_spanned! {declared.span()=>
-                        ::std::borrow::Cow::Owned(::std::format!(#format, #(#params),*))
+                        ::agent_cache::__private::path(::core::format_args!(#format, #(#params),*))
                     }
                 }
             })

@@ -182,6 +182,17 @@ pub mod __private {
         };
     }
 
+    /// A resource path formatted from a call's arguments (`cart:{user_id}`), as `format!`
+    /// would, but with room for a usual path up front: `format!` reserves twice the literal
+    /// text, so writing the arguments grows (reallocates) the string on nearly every call.
+    #[inline]
+    pub fn path(arguments: std::fmt::Arguments<'_>) -> std::borrow::Cow<'static, str> {
+        let mut path = String::with_capacity(64);
+        std::fmt::write(&mut path, arguments)
+            .expect("a resource argument's Display implementation returned an error");
+        std::borrow::Cow::Owned(path)
+    }
+
     /// An invalidator argument, as it joins the call's loop signature.
     #[diagnostic::on_unimplemented(
         message = "`{Self}` must implement `Debug` to be part of an invalidator's loop signature",

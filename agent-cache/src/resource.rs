@@ -61,7 +61,9 @@ pub(crate) struct ResourceRegistry {
 
 #[derive(Debug, Default)]
 struct Nodes {
-    by_path: HashMap<Box<str>, Weak<Node>>,
+    /// foldhash, not SipHash: every read of a tool whose resources name a parameter looks its
+    /// paths up here, and foldhash's seeded hash is several times cheaper for a short key.
+    by_path: HashMap<Box<str>, Weak<Node>, foldhash::fast::RandomState>,
     /// Dead entries are swept when the map reaches this size, so sweeping is amortised O(1).
     sweep_at: usize,
 }
@@ -93,6 +95,20 @@ impl ResourceRegistry {
             parent = Some(node);
         }
         parent.unwrap_or_default()
+    }
+
+    /// The version of `path`'s node, if it has one: [`resolve`](Self::resolve) then
+    /// [`Node::version`], without creating a node. `None` when no live entry depends on
+    /// `path` (so no entry can be found under any version of it).
+    #[inline]
+    pub(crate) fn version_of(&self, path: &str) -> Option<u64> {
+        let node = self
+            .nodes
+            .read()
+            .by_path
+            .get(path)
+            .and_then(Weak::upgrade)?;
+        Some(node.version())
     }
 
     /// Invalidates `path` and everything below it, and marks every ancestor as changed below.

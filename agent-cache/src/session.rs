@@ -454,7 +454,8 @@ pub(crate) struct ActiveRun {
     noted: Option<Mutex<Vec<Detection>>>,
 }
 
-type SessionCaches = HashMap<usize, Box<dyn Any + Send + Sync>>;
+/// By the tool's address, hashed with foldhash: a session-scoped read looks its cache up here.
+type SessionCaches = HashMap<usize, Box<dyn Any + Send + Sync>, foldhash::fast::RandomState>;
 
 /// A loop detector and the hits counted under its lock: a workflow run's own, or shared by
 /// every call of a served session. Listed in its session's `live_hits` while it lives.

@@ -179,6 +179,9 @@ enum Lookup<K: 'static, V: 'static> {
     Miss(Box<Miss<K, V>>),
 }
 
+/// A read in a run that halted on a loop: it never completes.
+struct Halted;
+
 /// What a miss needs to load.
 struct Miss<K: 'static, V: 'static> {
     cache: CacheRef<K, V>,
@@ -477,8 +480,10 @@ impl Tool {
         self.lookup_placed(run, key, resources)
     }
 
-    /// [`lookup`](Self::lookup) for a tool whose resources are resolved at each call: out of
-    /// line, since resolving them costs far more than a call.
+    /// [`lookup`](Self::lookup) for a tool whose resources are looked up at each call: out of
+    /// line, since that costs more than a call. A hit needs only the resources' version and the
+    /// cache, so it neither creates nor keeps a resource node and allocates nothing; a miss
+    /// resolves the nodes, which its entry keeps, and looks again under their version.
     #[inline(never)]
     fn lookup_placed<K, V>(
         &'static self,
@@ -490,12 +495,71 @@ impl Tool {
         K: KeyPart,
         V: Clone + Send + Sync + 'static,
     {
+        let key = match self.version_now(run, resources) {
+            Some(version) => {
+                let key = (key, version);
+                if let Some(value) = self.cached::<K, V>(run, &key) {
+                    let Ok(_) = self.record_read(run, &key.0, version, true) else {
+                        return Lookup::Halt;
+                    };
+                    tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
+                    return Lookup::Hit(value);
+                }
+                key.0
+            }
+            None => key,
+        };
         let Some((cache, nodes, version)) = self.place::<K, V>(run, resources) else {
             // A session-scoped tool outside any session (so `run` is `None`): nothing to record.
             count(run, Event::Miss);
             return Lookup::Uncached(key);
         };
         self.look_in(run, key, cache, version, nodes)
+    }
+
+    /// The version a read of `resources` is cached under now, if each of them has a node:
+    /// what [`place`](Self::place) would take, without creating or keeping a node. `None` when
+    /// one has none (no entry depends on it, so none can be found), or for a session-scoped
+    /// tool outside a session.
+    fn version_now(&self, run: Option<&ActiveRun>, resources: &[Cow<'_, str>]) -> Option<u64> {
+        let mut version = GLOBAL_RESOURCES.epoch();
+        for resource in resources {
+            version = version.wrapping_add(GLOBAL_RESOURCES.version_of(resource)?);
+        }
+        if self.spec.scope == Scope::Session {
+            let run = run?;
+            for resource in resources {
+                version = version.wrapping_add(run.resources.version_of(resource)?);
+            }
+        }
+        Some(version)
+    }
+
+    /// The value cached under `key` in the cache [`place`](Self::place) would pick, if that
+    /// cache exists (a session's is not created here); counts nothing.
+    fn cached<K, V>(&'static self, run: Option<&ActiveRun>, key: &(K, u64)) -> Option<V>
+    where
+        K: KeyPart,
+        V: Clone + Send + Sync + 'static,
+    {
+        let value = |cache: &ToolCache<K, V>| {
+            get_uncounted_then(cache, key, |tagged| {
+                tagged.map(|tagged| tagged.value.clone())
+            })
+        };
+        match (self.spec.scope, run) {
+            (Scope::Global, _) => value(self.global.get_or_init(|| self.build())),
+            (Scope::Session, None) => None,
+            (Scope::Session, Some(run)) => {
+                // Cloned (one reference count) so that the lookup holds no session-wide lock.
+                let cache = {
+                    let caches = run.caches.lock();
+                    let cache = caches.get(&(std::ptr::from_ref(self) as usize))?;
+                    typed::<K, V>(&**cache).clone()
+                };
+                value(&cache)
+            }
+        }
     }
 
     /// [`lookup`](Self::lookup) in `cache`, where the read's resources are at `version`.
@@ -518,32 +582,39 @@ impl Tool {
         let hit = get_uncounted_then(&cache, &key, |tagged| {
             tagged.map(|tagged| tagged.value.clone())
         });
-        let signature = match run {
-            Some(run) => {
-                // Hashed only for a run that detects loops: nothing else reads it.
-                let signature = run.detects().then(|| self.signature(&key.0));
-                if !run.check_read(self.spec.name, signature, version, hit.is_some()) {
-                    return Lookup::Halt;
-                }
-                signature
-            }
-            None => {
-                count(
-                    None,
-                    if hit.is_some() {
-                        Event::Hit
-                    } else {
-                        Event::Miss
-                    },
-                );
-                None
-            }
+        let Ok(signature) = self.record_read(run, &key.0, version, hit.is_some()) else {
+            return Lookup::Halt;
         };
         if let Some(hit) = hit {
             tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
             return Lookup::Hit(hit);
         }
         self.missed(run, cache.into(), key, nodes, signature)
+    }
+
+    /// Records a read of `arguments` for its run, or for the process outside one: its hit or
+    /// miss, and the call for loop detection. Returns the call's signature (for a run that
+    /// detects loops), with which a miss records its outcome, or `Err(Halted)` when the run
+    /// halted: the read never completes.
+    #[inline(always)]
+    fn record_read<K: KeyPart>(
+        &'static self,
+        run: Option<&ActiveRun>,
+        arguments: &K,
+        version: u64,
+        hit: bool,
+    ) -> Result<Option<u64>, Halted> {
+        let Some(run) = run else {
+            count(None, if hit { Event::Hit } else { Event::Miss });
+            return Ok(None);
+        };
+        // Hashed only for a run that detects loops: nothing else reads it.
+        let signature = run.detects().then(|| self.signature(arguments));
+        if run.check_read(self.spec.name, signature, version, hit) {
+            Ok(signature)
+        } else {
+            Err(Halted)
+        }
     }
 
     /// [`look_in`](Self::look_in)'s miss: out of line, so that the hit it is inlined for
