@@ -1429,3 +1429,39 @@ async fn reads_on_either_engine_hit_are_invalidated_and_keep_their_bound() {
     let m = session.metrics();
     assert_eq!((m.hits, m.misses, m.invalidations), (2, 7, 1));
 }
+
+#[tokio::test]
+async fn a_session_invalidation_of_one_users_path_reaches_that_users_entry_only() {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+
+    // Its hit takes the path's version without resolving the path; the miss after the
+    // invalidation resolves it again.
+    #[agent_cache(resource = "sicart:{user}", scope = "session")]
+    async fn cart_total(user: u64) -> u64 {
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        user + 100
+    }
+
+    #[agent_invalidator(resource = "sicart:{user}", scope = "session")]
+    async fn add_to_cart(user: u64) {
+        let _ = user;
+    }
+
+    let session = AgentCacheSession::new();
+    session
+        .run(async {
+            let runs = || RUNS.load(Ordering::Relaxed);
+            assert_eq!((cart_total(7).await, cart_total(7).await), (107, 107));
+            assert_eq!(runs(), 1, "the second call hit");
+            add_to_cart(7).await;
+            assert_eq!(cart_total(7).await, 107);
+            assert_eq!(runs(), 2, "invalidated: it ran again");
+            assert_eq!(cart_total(7).await, 107);
+            assert_eq!(cart_total(8).await, 108);
+            add_to_cart(7).await;
+            assert_eq!(cart_total(8).await, 108);
+            assert_eq!(runs(), 3, "user 7's second read hit; user 8's entry stayed");
+        })
+        .await
+        .expect("no loop");
+}
