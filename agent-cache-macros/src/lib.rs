@@ -18,7 +18,7 @@
 //! ```text
 //! static TOOL: Tool = Tool::new(ToolSpec { name: "get_cart", scope: Global,
 //!     resources: &["cart:{user_id}"], ttl_nanos: Some(60_000_000_000), .. });
-//! let resources = [path(format_args!("cart:{}", user_id))]; // a `Cow::Owned` String
+//! let resources = [path(format_args!("cart:{}", user_id))];  // Cow::Owned
 //! let key = borrowed_key_part::<str>(user_id);                  // String
 //! match TOOL.read(key, &resources, move || async move { body }) { // body built on a miss only
 //!     Read::Done(value) => value,                                  // a hit

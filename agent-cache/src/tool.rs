@@ -502,8 +502,7 @@ impl Tool {
                     let Ok(_) = self.record_read(run, &key.0, version, true) else {
                         return Lookup::Halt;
                     };
-                    tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
-                    return Lookup::Hit(value);
+                    return self.found(run, value);
                 }
                 key.0
             }
@@ -586,10 +585,16 @@ impl Tool {
             return Lookup::Halt;
         };
         if let Some(hit) = hit {
-            tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
-            return Lookup::Hit(hit);
+            return self.found(run, hit);
         }
         self.missed(run, cache.into(), key, nodes, signature)
+    }
+
+    /// A read's hit, once recorded.
+    #[inline(always)]
+    fn found<K, V>(&'static self, run: Option<&ActiveRun>, value: V) -> Lookup<K, V> {
+        tracing::debug!(target: "agent_cache", tool = self.spec.name, session = run.map(ActiveRun::id), "hit");
+        Lookup::Hit(value)
     }
 
     /// Records a read of `arguments` for its run, or for the process outside one: its hit or

@@ -14,8 +14,8 @@
 //! and an eviction listener), `outside` (`#[agent_cache]` outside any session),
 //! `no-detection` (in a session with loop detection off), `session` (loop detection on,
 //! limits that never trip) and `cart` (a session-scoped `#[agent_cache]` whose resource names
-//! its parameter, `cart:{id}`, in such a session), each over 1,000 warm keys (or `KEYS`, the optional third argument:
-//! the runner reads 10,000) in a shuffled order, the runner's keys.
+//! its parameter, `cart:{id}`, in such a session), each over 1,000 warm keys (or `KEYS`, the
+//! optional third argument: the runner reads 10,000) in a shuffled order, the runner's keys.
 //!
 //! callgrind's `--cache-sim=yes` counts the misses of the CPU's caches as well, but slows the
 //! calls below the rate that starts the coarse clock's thread (`cache-core/src/clock.rs`), so
@@ -60,7 +60,8 @@ async fn cart_read(id: u64) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session|cart CALLS [KEYS]";
+    let usage = "usage: hit_probe ttl|lru|get|detached|weighed|outside|no-detection|session|cart \
+                 CALLS [KEYS]";
     let read = args.next().expect(usage);
     let calls: usize = args.next().and_then(|n| n.parse().ok()).expect(usage);
     let keys: usize = args.next().map_or(KEYS, |n| n.parse().expect(usage));
