@@ -11,10 +11,10 @@
 //! Why a coarse clock: reading the OS clock costs a hit on an entry with a TTL about twice what
 //! the hit itself costs (`BENCHMARKS.md` has the runner's rows: quick_cache's own hit, then the
 //! same with an expiry check by `Instant::now()` and by quanta). quanta, which reads the CPU's
-//! time-stamp counter, still adds a few nanoseconds, and moka, its best-known user, stopped
-//! trusting it for expiry (moka-rs/moka#481: it can drift and, on some hardware, go
-//! backwards). Reading a word that a thread of ours refreshes every tick adds under a
-//! nanosecond.
+//! time-stamp counter, costs nearly as much on the virtual machines measured there, and moka,
+//! its best-known user, stopped trusting it for expiry (moka-rs/moka#481: it can drift and, on
+//! some hardware, go backwards). Reading a word that a thread of ours refreshes every tick adds
+//! under a nanosecond.
 //!
 //! What that thread costs: a wake-up per tick, 20 to 30 µs of CPU on the (virtual) machine of
 //! `BENCHMARKS.md`, about 2.7% of a core at one tick a millisecond; far less on bare metal. So

@@ -53,7 +53,7 @@
 //!
 //! | figure | measured | where |
 //! |---|---|---|
-//! | B, p50 / p99 over 10,000 invalidations, two processes | 67.5 µs / 476 µs | `cargo run --release -p bench` (`BENCHMARKS.md`, fleet rows) |
+//! | B, p50 / p99 over 10,000 invalidations, two processes | 31.8 µs / 110 µs | `cargo run --release -p bench` (`BENCHMARKS.md`, fleet rows) |
 //! | detection of a half-open link, heartbeat 125 ms | 127 ms | `fleet_faults::a_half_open_link_is_found_by_unanswered_pings` |
 //! | worst staleness of a process whose link went silent, 3 processes under load | 280 ms | `fleet_processes::under_a_half_open_link_...` |
 //! | detection of a killed server or connection | 1.3 to 1.6 ms | `fleet_faults::kill_9_...`, `..._killed_connection_...` |
